@@ -8,19 +8,24 @@ engine validates commands before they reach a book.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Final
 
 from matcher.core.book_side import BookSide
 from matcher.core.events import Event, OrderModified, TradeExecuted
 from matcher.core.order import Level, Order
 from matcher.core.types import CancelReason, OrderStatus, OrderType, Side, TimeInForce
 
-BUY = Side.BUY
-OPEN = OrderStatus.OPEN
-PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
-FILLED = OrderStatus.FILLED
-CANCELLED = OrderStatus.CANCELLED
+# Module constants rather than enum attribute look-ups: compiled by mypyc, a Final
+# name is a C static while `OrderStatus.FILLED` is a Python attribute look-up.
+BUY: Final = Side.BUY
+OPEN: Final = OrderStatus.OPEN
+PARTIALLY_FILLED: Final = OrderStatus.PARTIALLY_FILLED
+FILLED: Final = OrderStatus.FILLED
+CANCELLED: Final = OrderStatus.CANCELLED
+MARKET: Final = OrderType.MARKET
+GTC: Final = TimeInForce.GTC
+FOK: Final = TimeInForce.FOK
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,23 +49,29 @@ class Sequencer:
 class OrderIndex:
     """Live orders by id, plus a bounded memory of ids that ended.
 
-    The memory lets a late cancel be told "no longer live" rather than "unknown";
-    it is bounded so that a long-running engine does not grow without end.
+    The memory lets a late cancel be told "no longer live" rather than "unknown".
+    It keeps two generations of at most `ended_capacity` ids each and drops the
+    older one when the newer fills up: O(1), plain dicts, bounded memory.
     """
 
-    __slots__ = ("ended", "ended_capacity", "live")
+    __slots__ = ("_ended", "_ended_before", "ended_capacity", "live")
 
     def __init__(self, ended_capacity: int) -> None:
         self.live: dict[str, Order] = {}
-        self.ended: OrderedDict[str, None] = OrderedDict()
+        self._ended: set[str] = set()
+        self._ended_before: set[str] = set()
         self.ended_capacity = ended_capacity
 
     def end(self, order_id: str) -> None:
         self.live.pop(order_id, None)
-        ended = self.ended
-        ended[order_id] = None
-        if len(ended) > self.ended_capacity:
-            ended.popitem(last=False)
+        ended = self._ended
+        ended.add(order_id)
+        if len(ended) >= self.ended_capacity:
+            self._ended_before = ended
+            self._ended = set()
+
+    def has_ended(self, order_id: str) -> bool:
+        return order_id in self._ended or order_id in self._ended_before
 
 
 class OrderBook:
@@ -106,7 +117,7 @@ class OrderBook:
     def place(self, order: Order, timestamp: int, events: list[Event]) -> None:
         """Match a validated new order, then rest or end what is left of it."""
         buy = order.side is BUY
-        if order.order_type is OrderType.MARKET:
+        if order.order_type is MARKET:
             limit = self.instrument.max_price if buy else 1
         else:
             limit = order.price  # type: ignore[assignment]  # validated: limit has a price
@@ -114,7 +125,7 @@ class OrderBook:
         if order.post_only and _crosses(opposite, limit, buy):
             self._end(order, CancelReason.POST_ONLY_WOULD_CROSS, timestamp, events)
             return
-        if order.time_in_force is TimeInForce.FOK and not self._can_fill(order, limit):
+        if order.time_in_force is FOK and not self._can_fill(order, limit):
             self._end(order, CancelReason.FOK_UNFILLABLE, timestamp, events)
             return
         self._match(order, opposite, limit, buy, timestamp, events)
@@ -279,9 +290,9 @@ class OrderBook:
             order.status = FILLED
             self._index.end(order.order_id)
             events.append(order.updated(timestamp))
-        elif order.order_type is OrderType.MARKET:
+        elif order.order_type is MARKET:
             self._end(order, CancelReason.NO_LIQUIDITY, timestamp, events)
-        elif order.time_in_force is not TimeInForce.GTC:
+        elif order.time_in_force is not GTC:
             self._end(order, CancelReason.IOC_REMAINDER, timestamp, events)
         else:
             order.status = PARTIALLY_FILLED if order.traded else OPEN

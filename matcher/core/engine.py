@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from matcher.core.book import Instrument, OrderBook, OrderIndex, Sequencer
 from matcher.core.commands import CancelOrder, Command, ModifyOrder, PlaceOrder
@@ -25,6 +26,8 @@ from matcher.core.types import (
 )
 
 DEFAULT_ENDED_MEMORY = 100_000
+MARKET: Final = OrderType.MARKET
+GTC: Final = TimeInForce.GTC
 
 
 @dataclass(slots=True, frozen=True)
@@ -208,7 +211,7 @@ class MatchingEngine:
     ) -> tuple[Order | None, RejectReason | None]:
         order = self._index.live.get(order_id)
         if order is None:
-            ended = order_id in self._index.ended
+            ended = self._index.has_ended(order_id)
             return None, RejectReason.ORDER_NOT_LIVE if ended else RejectReason.UNKNOWN_ORDER
         if order.account != account:
             # Another account's order: indistinguishable from one that does not exist.
@@ -233,7 +236,7 @@ def _place_rejection(
     instrument = book.instrument
     if not 0 < cmd.quantity <= instrument.max_quantity:
         return RejectReason.INVALID_QUANTITY
-    if cmd.order_type is OrderType.MARKET:
+    if cmd.order_type is MARKET:
         if cmd.price is not None:
             return RejectReason.MARKET_ORDER_WITH_PRICE
         if cmd.post_only:
@@ -242,7 +245,7 @@ def _place_rejection(
     if cmd.price is None:
         return RejectReason.LIMIT_ORDER_WITHOUT_PRICE
     reason = _price_rejection(cmd.price, instrument)
-    if reason is None and cmd.post_only and cmd.time_in_force is not TimeInForce.GTC:
+    if reason is None and cmd.post_only and cmd.time_in_force is not GTC:
         return RejectReason.INVALID_POST_ONLY
     return reason
 
