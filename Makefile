@@ -15,7 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || "$$(tools/find-python312)" -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv
 	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt -r requirements-dev.txt
-	@touch matcher/core/*.so $@
+	@touch $@
 
 $(CORE_STAMP): $(STAMP) $(CORE_SRC)
 	@mkdir -p build
