@@ -47,31 +47,33 @@ class Sequencer:
 
 
 class OrderIndex:
-    """Live orders by id, plus a bounded memory of ids that ended.
+    """Live orders by id, plus a bounded memory of ids that ended and their owners.
 
-    The memory lets a late cancel be told "no longer live" rather than "unknown".
-    It keeps two generations of at most `ended_capacity` ids each and drops the
-    older one when the newer fills up: O(1), plain dicts, bounded memory.
+    The memory lets a late cancel by the owner be told "no longer live" rather than
+    "unknown", while anyone else still gets "unknown" (an id must not leak that it
+    exists). It keeps two generations of at most `ended_capacity` ids each and drops
+    the older one when the newer fills up: O(1), plain dicts, bounded memory.
     """
 
     __slots__ = ("_ended", "_ended_before", "ended_capacity", "live")
 
     def __init__(self, ended_capacity: int) -> None:
         self.live: dict[str, Order] = {}
-        self._ended: set[str] = set()
-        self._ended_before: set[str] = set()
+        self._ended: dict[str, str] = {}
+        self._ended_before: dict[str, str] = {}
         self.ended_capacity = ended_capacity
 
-    def end(self, order_id: str) -> None:
+    def end(self, order_id: str, account: str) -> None:
         self.live.pop(order_id, None)
         ended = self._ended
-        ended.add(order_id)
+        ended[order_id] = account
         if len(ended) >= self.ended_capacity:
             self._ended_before = ended
-            self._ended = set()
+            self._ended = {}
 
-    def has_ended(self, order_id: str) -> bool:
-        return order_id in self._ended or order_id in self._ended_before
+    def ended_owner(self, order_id: str) -> str | None:
+        owner = self._ended.get(order_id)
+        return owner if owner is not None else self._ended_before.get(order_id)
 
 
 class OrderBook:
@@ -149,7 +151,7 @@ class OrderBook:
             order.quantity = order.traded
             order.remaining = 0
             order.status = FILLED
-            self._index.end(order.order_id)
+            self._index.end(order.order_id, order.account)
             events.append(
                 OrderModified(order.order_id, order.price, order.quantity, True, timestamp)
             )
@@ -257,7 +259,7 @@ class OrderBook:
                 if have == fill:
                     maker.status = FILLED
                     level.remove(maker)
-                    index.end(maker_id)
+                    index.end(maker_id, maker.account)
                 else:
                     maker.status = PARTIALLY_FILLED
                 append(maker.updated(timestamp))
@@ -288,7 +290,7 @@ class OrderBook:
     def _rest_or_end(self, order: Order, timestamp: int, events: list[Event]) -> None:
         if not order.remaining:
             order.status = FILLED
-            self._index.end(order.order_id)
+            self._index.end(order.order_id, order.account)
             events.append(order.updated(timestamp))
         elif order.order_type is MARKET:
             self._end(order, CancelReason.NO_LIQUIDITY, timestamp, events)
@@ -321,7 +323,7 @@ class OrderBook:
         order.remaining = 0
         order.status = CANCELLED
         order.cancel_reason = reason
-        self._index.end(order.order_id)
+        self._index.end(order.order_id, order.account)
         events.append(order.updated(timestamp))
 
 

@@ -171,7 +171,7 @@ class MatchingEngine:
         self,
         open_orders: Iterable[RestingOrder],
         sequence: int,
-        ended_order_ids: Iterable[str] = (),
+        ended_orders: Iterable[tuple[str, str]] = (),
     ) -> None:
         """Rebuild the books from resting orders; the engine must be empty.
 
@@ -180,8 +180,8 @@ class MatchingEngine:
         """
         if self._index.live or self._seq.value:
             raise RuntimeError("restore needs an empty engine")
-        for order_id in ended_order_ids:
-            self._index.end(order_id)
+        for order_id, account in ended_orders:
+            self._index.end(order_id, account)
         for r in sorted(open_orders, key=lambda r: r.priority):
             order = Order(
                 r.order_id,
@@ -211,8 +211,9 @@ class MatchingEngine:
     ) -> tuple[Order | None, RejectReason | None]:
         order = self._index.live.get(order_id)
         if order is None:
-            ended = self._index.has_ended(order_id)
-            return None, RejectReason.ORDER_NOT_LIVE if ended else RejectReason.UNKNOWN_ORDER
+            owned_and_ended = self._index.ended_owner(order_id) == account
+            reason = RejectReason.ORDER_NOT_LIVE if owned_and_ended else RejectReason.UNKNOWN_ORDER
+            return None, reason
         if order.account != account:
             # Another account's order: indistinguishable from one that does not exist.
             return None, RejectReason.UNKNOWN_ORDER

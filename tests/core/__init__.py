@@ -1,0 +1,1 @@
+"""Tests of the pure matching core (`matcher/core`), one module per feature."""
