@@ -1,0 +1,36 @@
+"""Every Redis key and stream name the project uses, in one place.
+
+The API functions (producers) and the matcher (consumer) must agree on these byte for byte,
+so nobody spells a key by hand anywhere else.
+"""
+
+from __future__ import annotations
+
+CONSUMER_GROUP = "matcher"  # one consumer group per shard stream
+COMMAND_FIELD = "c"  # the stream entry field holding the command's compact JSON
+REPLY_TTL_SECONDS = 300
+
+
+def command_stream(shard: int) -> str:
+    """The stream of commands for one shard (XADD by the API, XREADGROUP by the matcher)."""
+    return f"sbs:cmd:{shard}"
+
+
+def reply(command_id: str) -> str:
+    """The matcher's answer to one command (JSON, EX REPLY_TTL_SECONDS)."""
+    return f"sbs:reply:{command_id}"
+
+
+def order(order_id: str) -> str:
+    """The latest state of one order (DESIGN §2 order object plus `account`)."""
+    return f"sbs:order:{order_id}"
+
+
+def depth(symbol: str) -> str:
+    """Top-of-book depth snapshot of one symbol (JSON)."""
+    return f"sbs:depth:{symbol}"
+
+
+def lease(shard: int) -> str:
+    """Who may write for a shard: the matcher whose token this key holds."""
+    return f"sbs:lease:{shard}"

@@ -1,0 +1,351 @@
+"""Apply one batch of queued commands to the engine: pure computation, no I/O.
+
+Everything the batch changes comes back as a `BatchResult` (journal content, projection
+documents, replies, depth snapshots); the caller persists it. One timestamp per batch,
+taken by the caller and stored in the journal, so a replay yields identical events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, parse_command
+from lib.config import SymbolSpec
+from lib.prices import PriceError, to_ticks
+from matcher.core import (
+    CancelOrder,
+    Command,
+    Event,
+    MatchingEngine,
+    ModifyOrder,
+    OrderAccepted,
+    OrderModified,
+    OrderRejected,
+    OrderType,
+    OrderUpdated,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+    TradeExecuted,
+)
+from matcher.service.documents import OrderView, price_number, public_order, trade_doc
+from matcher.service.memory import RecentIds, RecentResults
+
+DEPTH_LEVELS = 50  # what the cache keeps: the API's /book serves up to 50 levels
+_EVENT_CODES: dict[type, str] = {
+    OrderAccepted: "A",
+    OrderRejected: "R",
+    OrderModified: "M",
+    TradeExecuted: "T",
+    OrderUpdated: "U",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry: its id and the command's raw JSON."""
+
+    stream_id: str
+    raw: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    entries: list[Entry]
+    timestamp: int
+    events: list[Event] = field(default_factory=list)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # last state wins
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # command_id -> reply
+    new_orders: set[str] = field(default_factory=set)  # first seen in this batch
+    depth: dict[str, dict[str, Any]] = field(default_factory=dict)  # symbol -> snapshot
+    sequence: int = 0
+    applied: int = 0  # commands that reached the engine
+    duplicates: int = 0
+
+    def compact_events(self) -> str:
+        """The events as one JSON string: [code, field values...] per event."""
+        return json.dumps(
+            [[_EVENT_CODES[type(e)], *e.values()] for e in self.events], separators=(",", ":")
+        )
+
+
+class ShardState:
+    """The engine plus what the service remembers around it (views, dedupe memory)."""
+
+    def __init__(
+        self,
+        shard: int,
+        specs: dict[str, SymbolSpec],
+        engine: MatchingEngine,
+        results: RecentResults | None = None,
+        known_orders: RecentIds | None = None,
+    ) -> None:
+        self.shard = shard
+        self.specs = specs
+        self.engine = engine
+        self.views: dict[str, OrderView] = {}  # live orders (plus this batch's touched)
+        self.results = results or RecentResults()
+        self.known_orders = known_orders or RecentIds()
+
+    def apply(self, entries: list[Entry], timestamp: int) -> BatchResult:
+        result = BatchResult(entries, timestamp)
+        touched: dict[str, OrderView] = {}
+        symbols: set[str] = set()
+        for entry in entries:
+            reply = self._apply_one(entry.raw, timestamp, result, touched, symbols)
+            command_id = reply.get("command_id")
+            if isinstance(command_id, str):
+                result.replies[command_id] = reply
+                self.results.add(command_id, reply)
+        for order_id, view in touched.items():
+            spec = self.specs.get(view.symbol)
+            if spec is not None:  # a place for another shard's symbol has no document
+                result.orders[order_id] = view.doc(spec)
+            if not view.alive:
+                self.views.pop(order_id, None)
+        for symbol in sorted(symbols):
+            result.depth[symbol] = self.depth_snapshot(symbol, timestamp)
+        result.sequence = self.engine.sequence
+        return result
+
+    def depth_snapshot(self, symbol: str, timestamp: int) -> dict[str, Any]:
+        spec = self.specs[symbol]
+        bids, asks = self.engine.book(symbol).depth(DEPTH_LEVELS)
+        return {
+            "symbol": symbol,
+            "bids": [{"price": price_number(p, spec), "quantity": q} for p, q in bids],
+            "asks": [{"price": price_number(p, spec), "quantity": q} for p, q in asks],
+            "timestamp": timestamp // 1_000_000,
+            "sequence": self.engine.sequence,
+        }
+
+    # ------------------------------------------------------------------ one command
+
+    def _apply_one(
+        self,
+        raw: str,
+        ts: int,
+        result: BatchResult,
+        touched: dict[str, OrderView],
+        symbols: set[str],
+    ) -> dict[str, Any]:
+        try:
+            cmd = parse_command(raw)
+        except ValidationError as exc:
+            return _invalid_command(raw, exc)
+        first = self.results.get(cmd.command_id)
+        if first is not None:
+            result.duplicates += 1
+            return first  # a retried command gets the first result, never a second effect
+        if isinstance(cmd, PlaceCommand) and cmd.order_id in self.known_orders:
+            return _rejected(cmd, "duplicate_order_id", "order_id is already used")
+        core, error = self._convert(cmd)
+        if core is None:
+            assert error is not None
+            if isinstance(cmd, PlaceCommand):
+                view = self._rejected_view(cmd, ts)
+                touched[cmd.order_id] = view
+                result.new_orders.add(cmd.order_id)
+                self.known_orders.add(cmd.order_id)
+                return _rejected(
+                    cmd, error.code, str(error), public_order(view.doc(self.specs[view.symbol]))
+                )
+            return _rejected(cmd, error.code, str(error))
+        events = self.engine.execute(core, ts)
+        result.events.extend(events)
+        result.applied += 1
+        rejection: OrderRejected | None = None
+        for event in events:
+            kind = type(event)
+            if kind is OrderUpdated:
+                assert isinstance(event, OrderUpdated)
+                view = self.views[event.order_id]
+                view.status = str(event.status)
+                view.price = event.price
+                view.quantity = event.quantity
+                view.traded = event.traded_quantity
+                view.remaining = event.remaining_quantity
+                view.cancelled = event.cancelled_quantity
+                view.notional = event.traded_notional
+                view.cancel_reason = (
+                    None if event.cancel_reason is None else str(event.cancel_reason)
+                )
+                view.updated_ns = event.timestamp
+                touched[event.order_id] = view
+            elif kind is TradeExecuted:
+                assert isinstance(event, TradeExecuted)
+                result.trades.append(trade_doc(event, self.specs[event.symbol]))
+                symbols.add(event.symbol)
+            elif kind is OrderAccepted:
+                assert isinstance(event, OrderAccepted)
+                self.views[event.order_id] = _accepted_view(event)
+                self.known_orders.add(event.order_id)
+                result.new_orders.add(event.order_id)
+            elif kind is OrderRejected:
+                assert isinstance(event, OrderRejected)
+                rejection = event
+        if rejection is not None:
+            if isinstance(cmd, PlaceCommand) and rejection.reason != "duplicate_order_id":
+                view = self._rejected_view(cmd, ts)
+                touched[cmd.order_id] = view
+                result.new_orders.add(cmd.order_id)
+                self.known_orders.add(cmd.order_id)
+                doc = (
+                    public_order(view.doc(self.specs[view.symbol]))
+                    if view.symbol in self.specs
+                    else None
+                )
+                return _rejected(cmd, str(rejection.reason), _MESSAGES[rejection.reason], doc)
+            return _rejected(cmd, str(rejection.reason), _MESSAGES[rejection.reason])
+        view = self.views[cmd.order_id]
+        live = self.engine.order(cmd.order_id)
+        if live is not None:
+            view.priority = live.priority
+        symbols.add(view.symbol)
+        return {
+            "command_id": cmd.command_id,
+            "type": cmd.type,
+            "order_id": cmd.order_id,
+            "success": True,
+            "order": public_order(view.doc(self.specs[view.symbol])),
+        }
+
+    def _convert(
+        self, cmd: PlaceCommand | ModifyCommand | CancelCommand
+    ) -> tuple[Command | None, PriceError | None]:
+        """The core command, or the price error that refuses it (never an exception)."""
+        if isinstance(cmd, CancelCommand):
+            return CancelOrder(cmd.order_id, cmd.account), None
+        if isinstance(cmd, ModifyCommand):
+            view = self.views.get(cmd.order_id)
+            if view is None or not view.alive or view.account != cmd.account or cmd.price is None:
+                # Unknown, ended or another account's: the engine refuses it by its own
+                # rules (unknown_order, order_not_live), which must win over a price error
+                # - a price error would tell another account that the order exists.
+                return ModifyOrder(cmd.order_id, cmd.account, None, cmd.quantity), None
+            try:
+                new_price = to_ticks(cmd.price, self.specs[view.symbol])
+            except PriceError as exc:
+                return None, exc
+            return ModifyOrder(cmd.order_id, cmd.account, new_price, cmd.quantity), None
+        spec = self.specs.get(cmd.symbol)
+        ticks: int | None = None
+        if spec is not None and cmd.price is not None:
+            try:
+                ticks = to_ticks(cmd.price, spec)
+            except PriceError as exc:
+                return None, exc
+        return (
+            PlaceOrder(
+                cmd.order_id,
+                cmd.account,
+                cmd.symbol,
+                Side.BUY if cmd.side == "buy" else Side.SELL,
+                cmd.quantity,
+                ticks,
+                OrderType(cmd.order_type),
+                TimeInForce(cmd.time_in_force),
+                cmd.post_only,
+                cmd.client_order_id,
+            ),
+            None,
+        )
+
+    def _rejected_view(self, cmd: PlaceCommand, ts: int) -> OrderView:
+        spec = self.specs.get(cmd.symbol)
+        ticks: int | None = None
+        if spec is not None and cmd.price is not None:
+            try:
+                ticks = to_ticks(cmd.price, spec)
+            except PriceError:
+                ticks = None
+        return OrderView(
+            order_id=cmd.order_id,
+            account=cmd.account,
+            symbol=cmd.symbol,
+            side=cmd.side,
+            order_type=cmd.order_type,
+            time_in_force=cmd.time_in_force,
+            post_only=cmd.post_only,
+            client_order_id=cmd.client_order_id,
+            created_ns=ts,
+            price=ticks,
+            quantity=cmd.quantity,
+            remaining=0,
+            status="rejected",
+            updated_ns=ts,
+        )
+
+
+def _accepted_view(event: OrderAccepted) -> OrderView:
+    return OrderView(
+        order_id=event.order_id,
+        account=event.account,
+        symbol=event.symbol,
+        side=event.side.label,
+        order_type=str(event.order_type),
+        time_in_force=str(event.time_in_force),
+        post_only=event.post_only,
+        client_order_id=event.client_order_id,
+        created_ns=event.timestamp,
+        price=event.price,
+        quantity=event.quantity,
+        remaining=event.quantity,
+        updated_ns=event.timestamp,
+    )
+
+
+def _rejected(
+    cmd: PlaceCommand | ModifyCommand | CancelCommand,
+    code: str,
+    message: str,
+    order: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "command_id": cmd.command_id,
+        "type": cmd.type,
+        "order_id": cmd.order_id,
+        "success": False,
+        "error": {"code": code, "message": message},
+        "order": order,
+    }
+
+
+def _invalid_command(raw: str, exc: ValidationError) -> dict[str, Any]:
+    """A malformed queue entry: answered if it names a command_id, otherwise only logged."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    command_id = data.get("command_id") if isinstance(data, dict) else None
+    first = exc.errors(include_url=False)[0]
+    return {
+        "command_id": command_id if isinstance(command_id, str) and len(command_id) <= 64 else None,
+        "success": False,
+        "error": {
+            "code": "invalid_command",
+            "message": f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+        },
+        "order": None,
+    }
+
+
+_MESSAGES: dict[str, str] = {
+    "unknown_symbol": "unknown symbol",
+    "unknown_order": "order not found",
+    "duplicate_order_id": "order_id is already used",
+    "order_not_live": "order is no longer open",
+    "invalid_quantity": "quantity out of range",
+    "invalid_price": "price out of range",
+    "price_above_maximum": "price above the symbol's maximum",
+    "market_order_with_price": "a market order takes no price",
+    "limit_order_without_price": "a limit order needs a price",
+    "invalid_post_only": "post-only needs a GTC limit order",
+    "nothing_to_modify": "give a new price or quantity",
+    "post_only_would_cross": "a post-only order may not cross the spread",
+}

@@ -1,0 +1,148 @@
+"""Order and trade documents (DESIGN §2 shapes) built from the engine's events.
+
+`OrderView` is the service's record of one order: the static fields the engine's
+OrderUpdated events do not repeat (account, symbol, side, ...) plus the latest dynamic
+state. Its `doc()` is what goes to MongoDB `orders`, the Redis order cache and replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from lib.config import SymbolSpec
+from lib.prices import average_price, from_ticks, to_json_number
+from matcher.core import OrderStatus, TradeExecuted
+
+ALIVE = frozenset({"pending", "open", "partially_filled"})
+
+
+# A batch stamps every event with one timestamp and prices cluster near the touch, so
+# these two conversions see few distinct inputs: caching them halves the apply stage.
+@lru_cache(maxsize=4096)
+def iso_ms(ns: int) -> str:
+    """Epoch nanoseconds as the API's timestamp text: 2026-11-25T09:30:00.123Z."""
+    stamp = datetime.fromtimestamp(ns // 1_000_000 / 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns // 1_000_000 % 1000:03d}Z"
+
+
+@lru_cache(maxsize=65536)
+def price_number(ticks: int | None, spec: SymbolSpec) -> int | float | None:
+    return None if ticks is None else to_json_number(from_ticks(ticks, spec))
+
+
+@dataclass(slots=True)
+class OrderView:
+    order_id: str
+    account: str
+    symbol: str
+    side: str  # "buy" / "sell"
+    order_type: str
+    time_in_force: str
+    post_only: bool
+    client_order_id: str | None
+    created_ns: int
+    price: int | None  # ticks
+    quantity: int
+    traded: int = 0
+    remaining: int = 0
+    cancelled: int = 0
+    notional: int = 0  # ticks x shares
+    status: str = "open"
+    cancel_reason: str | None = None
+    updated_ns: int = 0
+    priority: int = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.status in ALIVE
+
+    def doc(self, spec: SymbolSpec) -> dict[str, Any]:
+        average = average_price(self.notional, self.traded, spec)
+        return {
+            "_id": self.order_id,
+            "order_id": self.order_id,
+            "account": self.account,
+            "symbol": self.symbol,
+            "side": self.side,
+            "type": self.order_type,
+            "time_in_force": self.time_in_force,
+            "order_price": price_number(self.price, spec),
+            "order_quantity": self.quantity,
+            "traded_quantity": self.traded,
+            "remaining_quantity": self.remaining,
+            "average_traded_price": None if average is None else to_json_number(average),
+            "order_alive": self.alive,
+            "status": self.status,
+            "cancel_reason": self.cancel_reason,
+            "client_order_id": self.client_order_id,
+            "created_at": iso_ms(self.created_ns),
+            "updated_at": iso_ms(self.updated_ns),
+            # Beyond the public object: exact state for recovery (restore needs ticks,
+            # notional and time priority) and the figures the API may show.
+            "post_only": self.post_only,
+            "priority": self.priority,
+            "price_ticks": self.price,
+            "traded_notional": self.notional,
+            "cancelled_quantity": self.cancelled,
+            "created_ns": self.created_ns,
+            "updated_ns": self.updated_ns,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> OrderView:
+        return cls(
+            order_id=doc["order_id"],
+            account=doc["account"],
+            symbol=doc["symbol"],
+            side=doc["side"],
+            order_type=doc["type"],
+            time_in_force=doc["time_in_force"],
+            post_only=bool(doc.get("post_only", False)),
+            client_order_id=doc.get("client_order_id"),
+            created_ns=int(doc["created_ns"]),
+            price=doc.get("price_ticks"),
+            quantity=int(doc["order_quantity"]),
+            traded=int(doc["traded_quantity"]),
+            remaining=int(doc["remaining_quantity"]),
+            cancelled=int(doc.get("cancelled_quantity", 0)),
+            notional=int(doc.get("traded_notional", 0)),
+            status=str(doc["status"]),
+            cancel_reason=doc.get("cancel_reason"),
+            updated_ns=int(doc["updated_ns"]),
+            priority=int(doc.get("priority", 0)),
+        )
+
+
+# Kept in MongoDB for recovery, never shown to clients (`account` stays: the API checks
+# ownership with it and drops it from responses).
+PRIVATE_FIELDS = frozenset(
+    {"_id", "priority", "price_ticks", "traded_notional", "created_ns", "updated_ns"}
+)
+
+
+def public_order(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in PRIVATE_FIELDS}
+
+
+def trade_doc(trade: TradeExecuted, spec: SymbolSpec) -> dict[str, Any]:
+    return {
+        "_id": trade.trade_id,
+        "unique_id": trade.trade_id,
+        "symbol": trade.symbol,
+        "execution_timestamp": iso_ms(trade.timestamp),
+        "price": price_number(trade.price, spec),
+        "qty": trade.quantity,
+        "bid_order_id": trade.buy_order_id,
+        "ask_order_id": trade.sell_order_id,
+        "aggressor_side": trade.aggressor_side.label,
+        "sequence": trade.sequence,
+        "maker_order_id": trade.maker_order_id,
+        "price_ticks": trade.price,
+    }
+
+
+def status_text(status: OrderStatus) -> str:
+    return str(status.value)

@@ -1,0 +1,86 @@
+"""The journal document of one batch: everything needed to redo its effects after a crash.
+
+Inserting it is the batch's commit point (a single-document insert is atomic on every
+MongoDB-compatible store). The projections, the Redis cache, the replies and the stream
+acknowledgements are all derived from it, so recovery can repeat them from here alone.
+Bulky parts are stored as JSON text: the store never queries inside them, and one string
+field is far cheaper to write on FerretDB than thousands of nested documents.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from matcher.service.batch import BatchResult
+from matcher.service.store import journal_id
+
+Doc = dict[str, Any]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class JournalBatch:
+    """A committed batch as the steps after the commit point need it."""
+
+    shard: int
+    batch: int
+    stream_ids: list[str]
+    sequence: int
+    orders: list[Doc]
+    new_orders: set[str]
+    trades: list[Doc]
+    replies: dict[str, Doc]
+    depth: dict[str, Doc]
+
+    @property
+    def last_stream_id(self) -> str:
+        return self.stream_ids[-1]
+
+    @classmethod
+    def of(cls, shard: int, batch: int, result: BatchResult) -> JournalBatch:
+        return cls(
+            shard=shard,
+            batch=batch,
+            stream_ids=[e.stream_id for e in result.entries],
+            sequence=result.sequence,
+            orders=list(result.orders.values()),
+            new_orders=result.new_orders,
+            trades=result.trades,
+            replies=result.replies,
+            depth=result.depth,
+        )
+
+    def document(self, writer: str, timestamp: int) -> Doc:
+        return {
+            "_id": journal_id(self.shard, self.batch),
+            "shard": self.shard,
+            "batch": self.batch,
+            "writer": writer,
+            "timestamp": timestamp,
+            "sequence": self.sequence,
+            "stream_ids": self.stream_ids,
+            "new_orders": sorted(self.new_orders),
+            "orders": _dumps(self.orders),
+            "trades": _dumps(self.trades),
+            "replies": _dumps(self.replies),
+            "depth": _dumps(self.depth),
+        }
+
+    @classmethod
+    def from_document(cls, doc: Doc) -> JournalBatch:
+        return cls(
+            shard=int(doc["shard"]),
+            batch=int(doc["batch"]),
+            stream_ids=[str(i) for i in doc["stream_ids"]],
+            sequence=int(doc["sequence"]),
+            orders=json.loads(doc["orders"]),
+            new_orders=set(doc["new_orders"]),
+            trades=json.loads(doc["trades"]),
+            replies=json.loads(doc["replies"]),
+            depth=json.loads(doc["depth"]),
+        )

@@ -1,0 +1,140 @@
+"""Redis side of the matcher: the shard's command stream, replies, caches.
+
+The matcher reads with a consumer group (XREADGROUP ... BLOCK), so entries it has read but
+not acknowledged stay pending and survive a crash; it acknowledges only after the batch is
+committed to MongoDB, then trims what is acknowledged (XTRIM MINID).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from lib import keys
+from matcher.service.batch import Entry
+from matcher.service.documents import public_order
+from matcher.service.journal import JournalBatch
+
+MAX_CLAIM_ROUNDS = 10_000
+
+
+def connect(url: str) -> redis.Redis:
+    # socket_timeout above the longest BLOCK we use, so a blocking read never times out early.
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=0
+    )
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class CommandStream:
+    def __init__(self, client: redis.Redis, shard: int, consumer: str) -> None:
+        self.client = client
+        self.shard = shard
+        self.stream = keys.command_stream(shard)
+        self.group = keys.CONSUMER_GROUP
+        self.consumer = consumer
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def claim_all_pending(self) -> int:
+        """Take over every entry pending for any consumer of the group.
+
+        Only the lease holder calls this, so any other consumer is a dead or stale one.
+        """
+        claimed = 0
+        start = "0-0"
+        for _ in range(MAX_CLAIM_ROUNDS):
+            # Without JUSTID: redis-py drops the next cursor from a JUSTID reply.
+            reply: Any = self.client.xautoclaim(
+                self.stream, self.group, self.consumer, min_idle_time=0, start_id=start,
+                count=1000,
+            )  # fmt: skip
+            start_raw, ids = reply[0], reply[1]
+            claimed += len(ids)
+            start = start_raw.decode() if isinstance(start_raw, bytes) else str(start_raw)
+            if start == "0-0":
+                break
+        return claimed
+
+    def read(self, count: int, block_ms: int, pending: bool) -> list[Entry]:
+        """Up to `count` entries: this consumer's pending ones (pending=True) or new ones."""
+        reply: Any = self.client.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: "0" if pending else ">"},
+            count=count,
+            block=None if pending else block_ms,
+        )
+        entries: list[Entry] = []
+        for _stream, items in reply or []:
+            for raw_id, fields in items:
+                stream_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                if not fields:  # pending entry already trimmed away: nothing to apply
+                    entries.append(Entry(stream_id, ""))
+                    continue
+                value = fields.get(keys.COMMAND_FIELD.encode()) or fields.get(keys.COMMAND_FIELD)
+                text = value.decode() if isinstance(value, bytes) else str(value or "")
+                entries.append(Entry(stream_id, text))
+        return entries
+
+    def lag(self) -> int:
+        """Entries not yet delivered to the group plus those delivered but not acknowledged."""
+        try:
+            groups = self.client.xinfo_groups(self.stream)
+        except redis.ResponseError:
+            return 0
+        for group in groups:
+            name = group.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) == self.group:
+                lag = group.get("lag") or 0
+                return int(lag) + int(group.get("pending") or 0)
+        return 0
+
+    def publish(self, batch: JournalBatch, ack: bool = True) -> None:
+        """One pipeline: order and depth caches, replies, then XACK and XTRIM MINID.
+
+        Every entry below the batch's last id has been committed or skipped, so trimming
+        up to it never drops a command that still has to be applied.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for doc in batch.orders:
+            pipe.set(keys.order(doc["_id"]), _order_json(doc))
+        for symbol, snapshot in batch.depth.items():
+            pipe.set(keys.depth(symbol), json.dumps(snapshot, separators=(",", ":")))
+        for command_id, reply in batch.replies.items():
+            pipe.set(
+                keys.reply(command_id),
+                json.dumps(reply, separators=(",", ":")),
+                ex=keys.REPLY_TTL_SECONDS,
+            )
+        if ack:
+            pipe.xack(self.stream, self.group, *batch.stream_ids)
+            pipe.xtrim(self.stream, minid=batch.last_stream_id, approximate=False)
+        pipe.execute()
+
+    def ack(self, stream_ids: list[str]) -> None:
+        self.client.xack(self.stream, self.group, *stream_ids)
+
+    def forget_other_consumers(self) -> None:
+        """Drop consumers with nothing pending (dead matchers), after claim_all_pending."""
+        for consumer in self.client.xinfo_consumers(self.stream, self.group):
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if name != self.consumer and not consumer.get("pending"):
+                self.client.xgroup_delconsumer(self.stream, self.group, name)
+
+
+def _order_json(doc: dict[str, Any]) -> str:
+    """The cached order: the public object plus `account` (the API checks ownership)."""
+    return json.dumps(public_order(doc), separators=(",", ":"))

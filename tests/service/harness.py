@@ -1,0 +1,273 @@
+"""What the matcher-service tests share: a seeded command stream, a producer, the matcher
+as a real process, and the in-process replay the persisted state is compared with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import redis
+from pymongo.database import Database
+
+from devstack import ManagedProcess, free_port
+from lib import keys, queue
+from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, dump_command
+from lib.config import load_settings
+from matcher.service.batch import Entry
+from matcher.service.recovery import new_state
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SYMBOLS = "ACME,GLOBEX"
+Command = PlaceCommand | ModifyCommand | CancelCommand
+Doc = dict[str, Any]
+
+
+@dataclass
+class ServiceEnv:
+    """Where one test's matcher runs: the stack's servers, a database of the test's own."""
+
+    redis_url: str
+    mongodb_uri: str
+    db_name: str
+    log_dir: Path
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "REDIS_URL": self.redis_url,
+            "MONGODB_URI": self.mongodb_uri,
+            "MONGODB_DB": self.db_name,
+            "SBS_SYMBOLS": SYMBOLS,
+            "SBS_SHARDS": "1",
+            **extra,
+        }
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def db(self) -> Database[Doc]:
+        client: pymongo.MongoClient[Doc] = pymongo.MongoClient(self.mongodb_uri)
+        return client[self.db_name]
+
+    def matcher(self, name: str = "matcher", lease_ms: int = 3000) -> MatcherProcess:
+        return MatcherProcess(self, name, lease_ms)
+
+
+class MatcherProcess:
+    """`python -m matcher` as a child process with its HTTP port; ready when /health answers."""
+
+    def __init__(self, env: ServiceEnv, name: str, lease_ms: int) -> None:
+        self.port = free_port()
+        argv = [sys.executable, "-m", "matcher", "--port", str(self.port),
+                "--lease-ms", str(lease_ms)]  # fmt: skip
+        self.process = ManagedProcess(
+            name, argv, log_path=env.log_dir / f"{name}.log", ready=self._answers,
+            env=env.environ(), cwd=PROJECT_ROOT,
+        )  # fmt: skip
+
+    def _answers(self) -> bool:
+        try:
+            self.health()
+        except OSError:
+            return False
+        return True
+
+    def health(self) -> Doc:
+        url = f"http://127.0.0.1:{self.port}/health"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            health: Doc = json.load(response)
+        return health
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return str(response.read().decode())
+
+    def start(self) -> MatcherProcess:
+        self.process.start()
+        return self
+
+    def wait_role(self, role: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.health()["role"] == role:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{self.process.name} never became {role}: {self.health()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        pid = self.process.pid
+        assert pid is not None
+        os.killpg(pid, signal.SIGKILL)
+        self.process.stop()
+
+    def terminate(self) -> int | None:
+        return self.process.stop(grace=20)
+
+    def log(self) -> str:
+        return self.process.log_tail(60)
+
+
+# ---------------------------------------------------------------- commands
+
+
+class CommandSource:
+    """A seeded random stream of place / modify / cancel commands around a tight spread.
+
+    Three accounts (so self-trade prevention fires), limit and market orders, every time in
+    force, post-only, off-tick prices (rejected) and commands for orders that ended.
+    """
+
+    def __init__(self, seed: int, symbols: tuple[str, ...] = ("ACME", "GLOBEX")) -> None:
+        self.rnd = random.Random(seed)
+        self.symbols = symbols
+        self.placed: list[tuple[str, str, str]] = []  # (order_id, account, symbol)
+        self.count = 0
+
+    def next(self) -> Command:
+        rnd = self.rnd
+        self.count += 1
+        command_id = f"cmd-{self.count}"
+        roll = rnd.random()
+        received_at = 1_795_000_000_000 + self.count
+        if self.placed and roll < 0.25:
+            order_id, account, symbol = rnd.choice(self.placed[-200:])
+            return CancelCommand(
+                command_id=command_id, account=account, order_id=order_id, symbol=symbol,
+                received_at=received_at,
+            )  # fmt: skip
+        if self.placed and roll < 0.40:
+            order_id, account, symbol = rnd.choice(self.placed[-200:])
+            return ModifyCommand(
+                command_id=command_id, account=account, order_id=order_id, symbol=symbol,
+                received_at=received_at, price=self._price() if rnd.random() < 0.7 else None,
+                quantity=rnd.randint(1, 30) if rnd.random() < 0.5 else None,
+            )  # fmt: skip
+        order_id = f"ord-{self.count}"
+        account = rnd.choice(("alice", "bob", "carol"))
+        symbol = rnd.choice(self.symbols)
+        market = rnd.random() < 0.08
+        self.placed.append((order_id, account, symbol))
+        return PlaceCommand(
+            command_id=command_id, account=account, order_id=order_id, symbol=symbol,
+            received_at=received_at, side=rnd.choice(("buy", "sell")),
+            order_type="market" if market else "limit",
+            time_in_force=rnd.choice(("GTC", "GTC", "GTC", "IOC", "FOK")),
+            price=None if market else self._price(), quantity=rnd.randint(1, 20),
+            post_only=not market and rnd.random() < 0.05,
+        )  # fmt: skip
+
+    def _price(self) -> str:
+        if self.rnd.random() < 0.02:
+            return "100.005"  # off tick: refused by the matcher
+        return f"{100 + self.rnd.randint(-8, 8) * 0.25:.2f}"
+
+    def take(self, n: int) -> list[Command]:
+        return [self.next() for _ in range(n)]
+
+
+def produce(client: redis.Redis, commands: Iterable[Command]) -> list[str]:
+    """XADD every command in order through lib.queue; returns the raw JSON, in order."""
+    pipe = client.pipeline(transaction=False)
+    raws = []
+    for command in commands:
+        queue.enqueue(pipe, command, 1)
+        raws.append(dump_command(command))
+    pipe.execute()
+    return raws
+
+
+def wait_replies(
+    client: redis.Redis, command_ids: Iterable[str], timeout: float = 60.0
+) -> dict[str, Doc]:
+    """Every reply, once all exist (the reply keys are written after the commit)."""
+    ids = list(command_ids)
+    deadline = time.monotonic() + timeout
+    while True:
+        values = client.mget([keys.reply(i) for i in ids])
+        if all(v is not None for v in values):
+            return {i: json.loads(v) for i, v in zip(ids, values, strict=True)}
+        missing = sum(v is None for v in values)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{missing} of {len(ids)} commands never got a reply")
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- the replay
+
+
+@dataclass
+class Replay:
+    """The same commands applied once each, in stream order, by the service's own pure
+    ShardState in this process: what MongoDB and Redis must hold afterwards."""
+
+    orders: dict[str, Doc]  # final state of every order, last state wins
+    trades: dict[str, Doc]
+    replies: dict[str, Doc]
+    open_orders: list[Any]
+    sequence: int
+    depth: dict[str, Doc]
+
+
+def replay(raws: list[str], batch_size: int = 500) -> Replay:
+    settings = load_settings({"SBS_SYMBOLS": SYMBOLS})
+    state = new_state(0, {spec.symbol: spec for spec in settings.symbols})
+    orders: dict[str, Doc] = {}
+    trades: dict[str, Doc] = {}
+    replies: dict[str, Doc] = {}
+    for start in range(0, len(raws), batch_size):
+        entries = [Entry(f"{i + 1}-0", raw) for i, raw in enumerate(raws[start:][:batch_size])]
+        result = state.apply(entries, 1_795_000_000_000_000_000)
+        orders.update(result.orders)
+        trades.update({t["_id"]: t for t in result.trades})
+        replies.update(result.replies)
+    depth = {s: state.depth_snapshot(s, 0) for s in ("ACME", "GLOBEX")}
+    return Replay(orders, trades, replies, state.engine.open_orders(), state.engine.sequence, depth)
+
+
+# Fields that depend on when a batch ran, not on what it did.
+_CLOCK_FIELDS = ("created_at", "updated_at", "created_ns", "updated_ns", "execution_timestamp")
+
+
+def without_clock(doc: Mapping[str, Any]) -> Doc:
+    return {k: v for k, v in doc.items() if k not in _CLOCK_FIELDS}
+
+
+def assert_matches_replay(env: ServiceEnv, expected: Replay) -> None:
+    """MongoDB's orders, trades and shard sequence, and Redis's order/depth cache, equal the
+    replay's: every command applied exactly once (a second application would shift the
+    sequence and with it every later trade id and priority)."""
+    db = env.db()
+    stored_orders = {d["_id"]: without_clock(d) for d in db.orders.find()}
+    assert stored_orders == {k: without_clock(v) for k, v in expected.orders.items()}
+    stored_trades = {d["_id"]: without_clock(d) for d in db.trades.find()}
+    assert len(stored_trades) == len(expected.trades)
+    assert stored_trades == {k: without_clock(v) for k, v in expected.trades.items()}
+    state = db.matcher_state.find_one({"_id": "shard:0"})
+    assert state is not None
+    assert state["sequence"] == expected.sequence
+    client = env.redis()
+    for symbol, snapshot in expected.depth.items():
+        raw_depth = client.get(keys.depth(symbol))
+        assert raw_depth is not None
+        cached = json.loads(raw_depth)
+        assert (cached["bids"], cached["asks"]) == (snapshot["bids"], snapshot["asks"])
+    open_ids = [o.order_id for o in expected.open_orders]
+    cached_orders = client.mget([keys.order(i) for i in open_ids]) if open_ids else []
+    for order_id, raw in zip(open_ids, cached_orders, strict=True):
+        assert raw is not None, order_id
+        cached = json.loads(raw)
+        assert cached["order_alive"] is True
+        assert cached["remaining_quantity"] == expected.orders[order_id]["remaining_quantity"]

@@ -1,0 +1,151 @@
+"""The MongoDB features docs/MONGODB.md says the code may rely on, on the stack's server."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pymongo import ASCENDING, DESCENDING, InsertOne, MongoClient, ReturnDocument, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+Doc = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def client(mongodb_uri: str) -> Iterator[MongoClient[Doc]]:
+    mongo: MongoClient[Doc] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
+    with mongo:
+        yield mongo
+
+
+@pytest.fixture
+def db(client: MongoClient[Doc]) -> Iterator[Database[Doc]]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield client[name]
+    client.drop_database(name)
+
+
+def test_insert_many_then_find_with_filter_sort_and_limit(db: Database[Doc]) -> None:
+    rows = [
+        {"_id": f"o{i}", "side": "buy" if i % 2 else "sell", "price": 100 + i % 5, "seq": i}
+        for i in range(40)
+    ]
+    assert len(db.orders.insert_many(rows).inserted_ids) == 40
+    best = db.orders.find(
+        {"side": "buy"}, sort=[("price", DESCENDING), ("seq", ASCENDING)], limit=3
+    )
+    # Buys have odd seq; price 104 comes from seq 9, 19, 29 (best price, then time).
+    assert [doc["_id"] for doc in best] == ["o9", "o19", "o29"]
+    assert db.orders.count_documents({"side": "sell", "price": {"$gte": 103}}) == 8
+    page = list(db.orders.find({"seq": {"$lt": 20}}).sort("seq", DESCENDING).skip(2).limit(5))
+    assert [doc["seq"] for doc in page] == [17, 16, 15, 14, 13]
+
+
+def test_bulk_write_upserts_are_idempotent(db: Database[Doc]) -> None:
+    def projection(fill: int) -> list[UpdateOne]:
+        return [
+            UpdateOne(
+                {"_id": order_id},
+                {
+                    "$set": {"traded_quantity": fill, "status": "partially_filled"},
+                    "$setOnInsert": {"created_at": 1},
+                    "$max": {"last_sequence": fill},
+                },
+                upsert=True,
+            )
+            for order_id in ("a", "b", "c")
+        ]
+
+    first = db.orders.bulk_write(projection(10), ordered=True)
+    assert (first.upserted_count, first.matched_count) == (3, 0)
+    replay = db.orders.bulk_write(projection(10), ordered=False)  # a replayed batch
+    assert (replay.upserted_count, replay.matched_count, replay.modified_count) == (0, 3, 0)
+    db.orders.bulk_write(projection(25))
+    doc = db.orders.find_one({"_id": "b"})
+    assert doc == {"_id": "b", "traded_quantity": 25, "status": "partially_filled",
+                   "created_at": 1, "last_sequence": 25}  # fmt: skip
+
+
+def test_unique_index_rejects_a_duplicate(db: Database[Doc]) -> None:
+    db.journal.create_index([("shard", ASCENDING), ("batch", ASCENDING)], unique=True)
+    db.journal.insert_one({"shard": 0, "batch": 1})
+    db.journal.insert_one({"shard": 1, "batch": 1})  # the other half of the key differs
+    with pytest.raises(DuplicateKeyError) as caught:
+        db.journal.insert_one({"shard": 0, "batch": 1})
+    assert caught.value.code == 11000
+    assert db.journal.count_documents({}) == 2
+
+
+def test_ordered_bulk_stops_at_a_duplicate_unordered_goes_on(db: Database[Doc]) -> None:
+    db.keys.create_index("hash", unique=True)
+    with pytest.raises(BulkWriteError) as ordered:
+        db.keys.bulk_write([InsertOne({"hash": 1}), InsertOne({"hash": 1}), InsertOne({"hash": 2})])
+    assert ordered.value.details["writeErrors"][0]["code"] == 11000
+    assert db.keys.count_documents({"hash": 2}) == 0
+    with pytest.raises(BulkWriteError):
+        db.keys.bulk_write(
+            [InsertOne({"hash": 3}), InsertOne({"hash": 3}), InsertOne({"hash": 4})], ordered=False
+        )
+    assert sorted(doc["hash"] for doc in db.keys.find()) == [1, 3, 4]
+
+
+def test_a_unique_index_holds_under_concurrent_inserts(db: Database[Doc]) -> None:
+    # The claim pattern (idempotency keys, journal batch ids): exactly one insert wins per key.
+    db.claims.create_index("key", unique=True)
+    outcomes: list[str] = []
+
+    def claim_all(_: str) -> None:
+        for key in range(50):
+            try:
+                db.claims.insert_one({"key": key})
+                outcomes.append("won")
+            except DuplicateKeyError:
+                outcomes.append("duplicate")
+
+    _in_threads(claim_all, 4)
+    assert outcomes.count("won") == 50
+    assert outcomes.count("duplicate") == 150
+    assert db.claims.count_documents({}) == 50
+
+
+def test_small_update_batches_from_concurrent_writers(db: Database[Doc]) -> None:
+    # The safe shape on FerretDB (see docs/MONGODB.md): <= 20 statements per update command,
+    # each writer on its own documents.
+    def writer(name: str) -> None:
+        for _ in range(5):
+            db.orders.bulk_write([
+                UpdateOne({"_id": f"{name}-{i}"}, {"$inc": {"fills": 1}}, upsert=True)
+                for i in range(20)
+            ])  # fmt: skip
+
+    _in_threads(writer, 4)
+    assert db.orders.count_documents({}) == 80
+    assert {doc["fills"] for doc in db.orders.find()} == {5}
+
+
+def _in_threads(work: Callable[[str], None], count: int) -> None:
+    """Run `work(name)` in `count` threads at once, named "0", "1", ..."""
+    threads = [threading.Thread(target=work, args=(str(n),)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_find_one_and_update_returns_the_new_document(db: Database[Doc]) -> None:
+    first = db.counters.find_one_and_update(
+        {"_id": "shard-0"}, {"$inc": {"next": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    second = db.counters.find_one_and_update(
+        {"_id": "shard-0"}, {"$inc": {"next": 1}}, return_document=ReturnDocument.AFTER
+    )
+    assert (first, second) == ({"_id": "shard-0", "next": 1}, {"_id": "shard-0", "next": 2})
+
+
+def test_compound_index_is_listed(db: Database[Doc]) -> None:
+    name = db.orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
+    assert db.orders.index_information()[name]["key"] == [("account", 1), ("created_at", -1)]
