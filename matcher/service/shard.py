@@ -1,9 +1,10 @@
 """The service loop of one shard: read a batch, apply it, commit it, publish it, acknowledge it.
 
     standby ── lease acquired ──► recover ──► loop: read → apply → journal (commit point)
-       ▲                                           → trades/orders → progress
-       └──── lease lost / gave up mid-batch ◄───── → Redis cache, replies, XACK/XTRIM
-                                                   → real-time hook
+       ▲                                           → Redis cache, replies, XACK/XTRIM
+       └──── lease lost / gave up mid-batch ◄───── → real-time hook
+                                                   → projector thread: orders, trades,
+                                                     progress (coalesced, in batch order)
 
 Nothing reaches a client (reply, cache, Socket.IO) before the batch's journal document is
 in MongoDB. Everything after that point is idempotent and is redone from the journal by
@@ -31,8 +32,9 @@ from matcher.service.journal import JournalBatch
 from matcher.service.lease import Lease
 from matcher.service.metrics import Metrics
 from matcher.service.order_writer import OrderWriter
+from matcher.service.projector import Projector
 from matcher.service.realtime import NoRealtime, RealtimeHook
-from matcher.service.recovery import recover, redo_projections
+from matcher.service.recovery import recover
 from matcher.service.retry import GaveUpError, retry
 from matcher.service.store import FencedOutError, ShardProgress
 from matcher.service.stream import CommandStream, stream_id_key
@@ -151,6 +153,28 @@ class ShardService:
         self.metrics.last_batch, self.metrics.sequence = progress.last_batch, progress.sequence
         log.info("leading shard %d as %s", self.shard, self.token)
 
+        projector = Projector(self.db, self.shard, self.token, lease.valid, self.metrics)
+        self.metrics.projected_batch = progress.last_batch
+        projector.start()
+        try:
+            self._serve(commands, projector, state, progress, lease)
+        except BaseException:
+            projector.abandon()  # whatever it had queued is in the journal
+            raise
+        if not projector.close():
+            log.warning("stopping with projections still queued; recovery will redo them")
+
+    def _serve(
+        self,
+        commands: CommandStream,
+        projector: Projector,
+        state: ShardState,
+        progress: ShardProgress,
+        lease: Lease,
+    ) -> None:
+        def leading() -> bool:
+            return self._go() and lease.valid()
+
         pending = True  # first drain what this consumer holds (claimed at start), then new
         last_lag_check = 0.0
         while self._go():
@@ -160,13 +184,14 @@ class ShardService:
             # at its start, and an entry delivered to us after that would be stranded.
             block = min(self.options.block_ms, lease.remaining_ms() - lease.margin_ms)
             if block < MIN_BLOCK_MS:
+                time.sleep(MIN_BLOCK_MS / 1000)  # the renewer is due; do not spin
                 continue
             read = partial(commands.read, self.options.max_batch, block, pending)
             entries = self._retry("read the stream", read, leading)
             if not entries:
                 pending = False
             else:
-                progress = self._commit(commands, writer, state, progress, entries, lease)
+                progress = self._commit(commands, projector, state, progress, entries, lease)
             now = time.monotonic()
             if now - last_lag_check > 1.0:
                 last_lag_check = now
@@ -175,7 +200,7 @@ class ShardService:
     def _commit(
         self,
         commands: CommandStream,
-        writer: OrderWriter,
+        projector: Projector,
         state: ShardState,
         progress: ShardProgress,
         entries: list[Entry],
@@ -203,19 +228,13 @@ class ShardService:
         journal = batch.document(self.token, timestamp)
         self._retry("journal insert", lambda: store.insert_journal(self.db, journal), may_commit)
         committed = time.perf_counter()
-        # Committed. From here every step is redone by recovery if this process dies, so
-        # the steps retry through outages for as long as the process runs.
-        self._retry("projections", lambda: redo_projections(self.db, writer, batch), self._go)
-        progress = ShardProgress(batch.batch, batch.last_stream_id, batch.sequence)
-        self._retry(
-            "progress",
-            lambda: store.write_progress(self.db, self.shard, progress, self.token),
-            self._go,
-        )
-        projected = time.perf_counter()
+        # Committed. Every later step is redone from the journal by recovery if this
+        # process dies, so they retry through outages for as long as the process runs.
         self._retry("publish to Redis", lambda: commands.publish(batch), self._go)
         self.realtime.publish(batch.trades, batch.depth)
         published = time.perf_counter()
+        projector.submit(batch)  # orders/trades projections, off the matching path
+        submitted = time.perf_counter()
 
         m = self.metrics
         m.commands_applied += result.applied
@@ -224,14 +243,15 @@ class ShardService:
         m.last_batch, m.sequence = batch.batch, batch.sequence
         m.record_batch(
             len(fresh),
-            (projected - applied) * 1000,
+            (committed - applied) * 1000,
             {
                 "apply": (applied - started) * 1000,
                 "journal": (committed - applied) * 1000,
-                "projections": (projected - committed) * 1000,
-                "publish": (published - projected) * 1000,
+                "publish": (published - committed) * 1000,
+                "projection_wait": (submitted - published) * 1000,
             },
         )
+        return ShardProgress(batch.batch, batch.last_stream_id, batch.sequence)
         return progress
 
 

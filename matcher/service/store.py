@@ -37,9 +37,9 @@ class ShardProgress:
 
 
 def connect(uri: str, db_name: str) -> Database[Doc]:
-    # Short server selection: an outage surfaces within ~2 s and goes to the retry loop.
+    # Short server selection: an outage surfaces within ~1 s and goes to the retry loop.
     client: pymongo.MongoClient[Doc] = pymongo.MongoClient(
-        uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000, socketTimeoutMS=120_000
+        uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000, socketTimeoutMS=120_000
     )
     return client[db_name]
 

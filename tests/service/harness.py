@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import sys
 import time
@@ -20,16 +19,16 @@ import pymongo
 import redis
 from pymongo.database import Database
 
+from bench.command_stream import Command
 from devstack import ManagedProcess, free_port
 from lib import keys, queue
-from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, dump_command
+from lib.commands import dump_command
 from lib.config import load_settings
 from matcher.service.batch import Entry
 from matcher.service.recovery import new_state
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = "ACME,GLOBEX"
-Command = PlaceCommand | ModifyCommand | CancelCommand
 Doc = dict[str, Any]
 
 
@@ -106,6 +105,16 @@ class MatcherProcess:
             time.sleep(0.02)
         raise AssertionError(f"{self.process.name} never became {role}: {self.health()}")
 
+    def wait_projected(self, timeout: float = 30.0) -> None:
+        """Until the orders/trades projections have caught up with every committed batch."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = self.health()
+            if health["projected_batch"] == health["last_batch"]:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"projections never caught up: {self.health()}")
+
     def kill(self) -> None:
         """SIGKILL: no chance to finish anything."""
         pid = self.process.pid
@@ -118,64 +127,6 @@ class MatcherProcess:
 
     def log(self) -> str:
         return self.process.log_tail(60)
-
-
-# ---------------------------------------------------------------- commands
-
-
-class CommandSource:
-    """A seeded random stream of place / modify / cancel commands around a tight spread.
-
-    Three accounts (so self-trade prevention fires), limit and market orders, every time in
-    force, post-only, off-tick prices (rejected) and commands for orders that ended.
-    """
-
-    def __init__(self, seed: int, symbols: tuple[str, ...] = ("ACME", "GLOBEX")) -> None:
-        self.rnd = random.Random(seed)
-        self.symbols = symbols
-        self.placed: list[tuple[str, str, str]] = []  # (order_id, account, symbol)
-        self.count = 0
-
-    def next(self) -> Command:
-        rnd = self.rnd
-        self.count += 1
-        command_id = f"cmd-{self.count}"
-        roll = rnd.random()
-        received_at = 1_795_000_000_000 + self.count
-        if self.placed and roll < 0.25:
-            order_id, account, symbol = rnd.choice(self.placed[-200:])
-            return CancelCommand(
-                command_id=command_id, account=account, order_id=order_id, symbol=symbol,
-                received_at=received_at,
-            )  # fmt: skip
-        if self.placed and roll < 0.40:
-            order_id, account, symbol = rnd.choice(self.placed[-200:])
-            return ModifyCommand(
-                command_id=command_id, account=account, order_id=order_id, symbol=symbol,
-                received_at=received_at, price=self._price() if rnd.random() < 0.7 else None,
-                quantity=rnd.randint(1, 30) if rnd.random() < 0.5 else None,
-            )  # fmt: skip
-        order_id = f"ord-{self.count}"
-        account = rnd.choice(("alice", "bob", "carol"))
-        symbol = rnd.choice(self.symbols)
-        market = rnd.random() < 0.08
-        self.placed.append((order_id, account, symbol))
-        return PlaceCommand(
-            command_id=command_id, account=account, order_id=order_id, symbol=symbol,
-            received_at=received_at, side=rnd.choice(("buy", "sell")),
-            order_type="market" if market else "limit",
-            time_in_force=rnd.choice(("GTC", "GTC", "GTC", "IOC", "FOK")),
-            price=None if market else self._price(), quantity=rnd.randint(1, 20),
-            post_only=not market and rnd.random() < 0.05,
-        )  # fmt: skip
-
-    def _price(self) -> str:
-        if self.rnd.random() < 0.02:
-            return "100.005"  # off tick: refused by the matcher
-        return f"{100 + self.rnd.randint(-8, 8) * 0.25:.2f}"
-
-    def take(self, n: int) -> list[Command]:
-        return [self.next() for _ in range(n)]
 
 
 def produce(client: redis.Redis, commands: Iterable[Command]) -> list[str]:
@@ -198,7 +149,7 @@ def wait_replies(
     while True:
         values = client.mget([keys.reply(i) for i in ids])
         if all(v is not None for v in values):
-            return {i: json.loads(v) for i, v in zip(ids, values, strict=True)}
+            return {i: json.loads(v or b"") for i, v in zip(ids, values, strict=True)}
         missing = sum(v is None for v in values)
         if time.monotonic() > deadline:
             raise AssertionError(f"{missing} of {len(ids)} commands never got a reply")

@@ -7,8 +7,8 @@ import random
 import threading
 import time
 
+from bench.command_stream import CommandSource
 from tests.service.harness import (
-    CommandSource,
     ServiceEnv,
     assert_matches_replay,
     produce,

@@ -54,6 +54,7 @@ def test_place_rest_then_trade_at_the_makers_price(
     assert taker["average_traded_price"] == 101.25  # the maker's price, not 102
     assert "account" in taker and "priority" not in taker and "_id" not in taker
 
+    matcher.wait_projected()
     db = service_env.db()
     maker_doc = db.orders.find_one({"_id": "o1"})
     assert maker_doc is not None
@@ -98,6 +99,7 @@ def test_modify_and_cancel(service_env: ServiceEnv, matcher: MatcherProcess) -> 
     assert (cancelled["status"], cancelled["cancel_reason"], cancelled["order_alive"]) == (
         "cancelled", "user", False,
     )  # fmt: skip
+    matcher.wait_projected()
     doc = service_env.db().orders.find_one({"_id": "o1"})
     assert doc is not None and doc["status"] == "cancelled" and doc["order_price"] == 99.75
     depth = queue.cached_depth(client, "ACME")
@@ -120,6 +122,7 @@ def test_a_command_delivered_twice_is_applied_once(
     produce(client, [place(3, "carol", "sell", "100", 1)])
     wait_replies(client, ["p3"])
     # Applied once: one trade, and the second sell found no bid to trade with.
+    matcher.wait_projected()
     assert service_env.db().trades.count_documents({}) == 1
     assert wait_replies(client, ["p3"])["p3"]["order"]["status"] == "open"
     assert json.loads(client.get(keys.reply("p1")) or b"{}")["order"]["order_quantity"] == 5
@@ -139,6 +142,7 @@ def test_rejections_are_answered_and_recorded(
     assert replies["junk"]["error"]["code"] == "invalid_command"
     # The market sell met alice's own bid: self-trade prevention cancelled the resting one.
     assert replies["p3"]["order"]["cancel_reason"] == "no_liquidity"
+    matcher.wait_projected()
     resting = service_env.db().orders.find_one({"_id": "o2"})
     assert resting is not None and resting["cancel_reason"] == "self_trade"
     rejected = service_env.db().orders.find_one({"_id": "o1"})
