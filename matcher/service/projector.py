@@ -35,6 +35,7 @@ log = logging.getLogger("matcher")
 Doc = dict[str, Any]
 MAX_BACKLOG = 200  # batches: bounds memory and the work recovery may have to redo
 MAX_ROUND = 100  # batches merged into one round of writes
+PRUNE_EVERY = 1000  # batches between two deletions of old journal documents
 
 
 class Projector:
@@ -45,6 +46,7 @@ class Projector:
         writer_token: str,
         may_write: Callable[[], bool],
         metrics: Metrics,
+        journal_kept: int,
     ) -> None:
         self.db = db
         self.shard = shard
@@ -52,6 +54,10 @@ class Projector:
         self.may_write = may_write  # False once the lease is gone: stop writing at once
         self.metrics = metrics
         self.orders = OrderWriter(db)
+        # Journal batches this far behind the projections are no longer needed by recovery
+        # (it redoes only unprojected ones and reads this many for the dedupe memory).
+        self.journal_kept = journal_kept
+        self._pruned_at = 0
         self._backlog: deque[JournalBatch] = deque()
         self._changed = threading.Condition()
         self._closing = False
@@ -135,6 +141,12 @@ class Projector:
             "progress",
             lambda: store.write_progress(self.db, self.shard, progress, self.token),
         )
+        if last.batch - self._pruned_at >= PRUNE_EVERY:
+            step(
+                "journal pruning",
+                lambda: store.prune_journal(self.db, self.shard, last.batch - self.journal_kept),
+            )
+            self._pruned_at = last.batch
         m = self.metrics
         m.projected_batch = last.batch
         m.record_projection(len(batches), (time.perf_counter() - started) * 1000)

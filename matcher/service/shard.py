@@ -153,7 +153,9 @@ class ShardService:
         self.metrics.last_batch, self.metrics.sequence = progress.last_batch, progress.sequence
         log.info("leading shard %d as %s", self.shard, self.token)
 
-        projector = Projector(self.db, self.shard, self.token, lease.valid, self.metrics)
+        projector = Projector(
+            self.db, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_batches
+        )
         self.metrics.projected_batch = progress.last_batch
         projector.start()
         try:

@@ -54,6 +54,7 @@ def ensure_indexes(db: Database[Doc]) -> None:
                 db.create_collection(name)
     db.orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
     db.orders.create_index([("symbol", ASCENDING), ("status", ASCENDING)])
+    db.journal.create_index([("shard", ASCENDING), ("batch", ASCENDING)])
     db.trades.create_index([("symbol", ASCENDING), ("sequence", ASCENDING)])
     db.trades.create_index([("bid_order_id", ASCENDING)])
     db.trades.create_index([("ask_order_id", ASCENDING)])
@@ -89,6 +90,11 @@ def recent_journal(db: Database[Doc], shard: int, after_batch: int) -> list[Doc]
     """Journal batches of `shard` numbered above `after_batch` (a scan; start-up only)."""
     found = db.journal.find({"shard": shard, "batch": {"$gt": after_batch}})
     return sorted(found, key=lambda d: int(d["batch"]))
+
+
+def prune_journal(db: Database[Doc], shard: int, below_batch: int) -> None:
+    if below_batch > 0:
+        db.journal.delete_many({"shard": shard, "batch": {"$lt": below_batch}})
 
 
 def insert_trades(db: Database[Doc], trades: list[Doc]) -> None:
@@ -127,4 +133,6 @@ def write_progress(db: Database[Doc], shard: int, progress: ShardProgress, write
 
 def open_orders(db: Database[Doc], symbols: list[str]) -> list[Doc]:
     """Every live order of these symbols (a scan on FerretDB; start-up only)."""
-    return list(db.orders.find({"symbol": {"$in": symbols}, "order_alive": True}))
+    # status rather than order_alive, so that the (symbol, status) index serves it on MongoDB.
+    live = {"$in": ["open", "partially_filled"]}
+    return list(db.orders.find({"symbol": {"$in": symbols}, "status": live}))

@@ -39,6 +39,7 @@ class CommandStream:
         self.stream = keys.command_stream(shard)
         self.group = keys.CONSUMER_GROUP
         self.consumer = consumer
+        self._set_many_script = client.register_script(_SET_MANY)
 
     def ensure_group(self) -> None:
         try:
@@ -107,17 +108,21 @@ class CommandStream:
         Every entry below the batch's last id has been committed or skipped, so trimming
         up to it never drops a command that still has to be applied.
         """
+        cached = [(keys.order(doc["_id"]), _order_json(doc)) for doc in batch.orders]
+        cached += [
+            (keys.depth(symbol), _json(snapshot)) for symbol, snapshot in batch.depth.items()
+        ]
+        replies = [(keys.reply(command_id), _json(r)) for command_id, r in batch.replies.items()]
         pipe = self.client.pipeline(transaction=False)
-        for doc in batch.orders:
-            pipe.set(keys.order(doc["_id"]), _order_json(doc))
-        for symbol, snapshot in batch.depth.items():
-            pipe.set(keys.depth(symbol), json.dumps(snapshot, separators=(",", ":")))
-        for command_id, reply in batch.replies.items():
-            pipe.set(
-                keys.reply(command_id),
-                json.dumps(reply, separators=(",", ":")),
-                ex=keys.REPLY_TTL_SECONDS,
-            )
+        if cached or replies:
+            # One script call instead of a SET per key: half the time of a plain pipeline,
+            # which spends it packing and parsing thousands of small commands.
+            self._set_many_script(
+                keys=[k for k, _ in cached] + [k for k, _ in replies],
+                args=[len(cached), keys.REPLY_TTL_SECONDS,
+                      *(v for _, v in cached), *(v for _, v in replies)],
+                client=pipe,
+            )  # fmt: skip
         if ack:
             pipe.xack(self.stream, self.group, *batch.stream_ids)
             pipe.xtrim(self.stream, minid=batch.last_stream_id, approximate=False)
@@ -133,6 +138,24 @@ class CommandStream:
             name = name.decode() if isinstance(name, bytes) else str(name)
             if name != self.consumer and not consumer.get("pending"):
                 self.client.xgroup_delconsumer(self.stream, self.group, name)
+
+
+# SET every key to its value; the first ARGV[1] keys for good, the rest with EX ARGV[2].
+_SET_MANY = """
+local permanent = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if i <= permanent then
+    redis.call('SET', KEYS[i], ARGV[i + 2])
+  else
+    redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ARGV[2])
+  end
+end
+return #KEYS
+"""
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _order_json(doc: dict[str, Any]) -> str:
