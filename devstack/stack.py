@@ -94,6 +94,12 @@ def start_stack(
     except BaseException:
         stack.stop()
         raise
+    if stack.redis is not None and stack.upstash_proxy is None:
+        say(
+            "devstack: warning: UPSTASH_REDIS_REST_* point at your Upstash database but "
+            "REDIS_URL is not set, so the matcher gets a local Redis: the API and the matcher "
+            "would not share commands. Set REDIS_URL to the same database's redis(s):// URL."
+        )
     return stack
 
 

@@ -149,3 +149,17 @@ def test_find_one_and_update_returns_the_new_document(db: Database[Doc]) -> None
 def test_compound_index_is_listed(db: Database[Doc]) -> None:
     name = db.orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
     assert db.orders.index_information()[name]["key"] == [("account", 1), ("created_at", -1)]
+
+
+def test_replace_and_delete_by_id(db: Database[Doc]) -> None:
+    db.orders.insert_many([{"_id": f"o{i}", "status": "open"} for i in range(10)])
+    replaced = db.orders.replace_one({"_id": "o3"}, {"status": "filled", "traded": 5})
+    assert (replaced.matched_count, replaced.modified_count) == (1, 1)
+    assert db.orders.find_one({"_id": "o3"}) == {"_id": "o3", "status": "filled", "traded": 5}
+    created = db.orders.replace_one({"_id": "o99"}, {"status": "open"}, upsert=True)
+    assert created.upserted_id == "o99"
+    assert db.orders.delete_one({"_id": "o0"}).deleted_count == 1
+    gone = db.orders.delete_many({"_id": {"$in": ["o1", "o2", "o3", "missing"]}})
+    assert gone.deleted_count == 3
+    remaining = sorted(doc["_id"] for doc in db.orders.find())
+    assert remaining == [*(f"o{i}" for i in range(4, 10)), "o99"]

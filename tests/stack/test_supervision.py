@@ -168,3 +168,27 @@ def test_children_die_with_a_killed_parent(tmp_path: Path) -> None:
         parent.wait()
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
+
+
+def test_services_from_the_environment_are_used_not_started(stack: Stack, tmp_path: Path) -> None:
+    given = {"REDIS_URL": stack.redis_url, "MONGODB_URI": stack.mongodb_uri}
+    with start_stack(tmp_path, environ=given) as partial:
+        assert (partial.redis, partial.mongodb) == (None, None)
+        assert [p.name for p in partial.processes] == ["upstash-proxy"]
+        assert partial.env()["REDIS_URL"] == stack.redis_url
+        # The proxy it did start fronts the given Redis.
+        headers = {"Authorization": f"Bearer {partial.upstash_token}"}
+        with httpx.Client(base_url=partial.upstash_url, headers=headers, timeout=10) as http:
+            assert http.post("/", json=["SET", "given:redis", "yes"]).json() == {"result": "OK"}
+    with redis.Redis.from_url(stack.redis_url, decode_responses=True) as client:
+        assert client.get("given:redis") == "yes"
+
+
+def test_upstash_without_redis_url_is_warned_about(tmp_path: Path) -> None:
+    upstash = {"UPSTASH_REDIS_REST_URL": "https://example.upstash.io",
+               "UPSTASH_REDIS_REST_TOKEN": "token"}  # fmt: skip
+    said: list[str] = []
+    with start_stack(tmp_path, environ=upstash, say=said.append) as partial:
+        assert partial.upstash_proxy is None
+        assert partial.env()["UPSTASH_REDIS_REST_URL"] == "https://example.upstash.io"
+    assert any("REDIS_URL is not set" in line for line in said), said
