@@ -37,6 +37,7 @@ import redis
 from bench.command_stream import CommandSource
 from devstack import ManagedProcess, free_port, start_stack
 from lib import keys, queue
+from matcher.service.store import journal_db_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +99,16 @@ def environment(base: Path) -> Iterator[dict[str, str]]:
         }
 
 
+def stage_seconds(matcher: Matcher) -> dict[str, float]:
+    """Where the loop's time went, summed over the run: apply (engine + documents), journal
+    insert (the commit point), publish (the Redis script: caches, replies; XACK) and
+    projection_wait (back-pressure from a full projector backlog)."""
+    return {
+        stage: round(matcher.metric("sbs_matcher_stage_seconds_total", stage=stage), 3)
+        for stage in ("apply", "journal", "publish", "projection_wait")
+    }
+
+
 def wait_for_reply(client: redis.Redis, command_id: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while client.get(keys.reply(command_id)) is None:  # the stream is applied in order
@@ -141,14 +152,8 @@ def drain(env: dict[str, str], log_dir: Path, commands: int, max_batch: int) -> 
             "batch_p50": matcher.metric("sbs_matcher_batch_size", quantile="0.5"),
             "commit_p50_ms": round(commit("0.5") * 1e3, 2),
             "commit_p99_ms": round(commit("0.99") * 1e3, 2),
-            # Where the loop's time goes, summed over the run: apply (engine + documents),
-            # journal insert (the commit point), publish (the Redis pipeline: caches,
-            # replies, XACK), projection_wait (back-pressure from a full projector backlog);
-            # and the projector thread's own total.
-            "stage_seconds": {
-                stage: round(matcher.metric("sbs_matcher_stage_seconds_total", stage=stage), 3)
-                for stage in ("apply", "journal", "publish", "projection_wait")
-            },
+            # The projector thread's own total runs beside the loop's stages.
+            "stage_seconds": stage_seconds(matcher),
             "projector_seconds": round(matcher.metric("sbs_matcher_projection_seconds_total"), 3),
         }
     finally:
@@ -205,6 +210,11 @@ def steady(
             "p99_ms": round(percentile(latencies, 0.99), 2),
             "max_ms": round(max(latencies, default=0.0), 2),
             "batch_p50": matcher.metric("sbs_matcher_batch_size", quantile="0.5"),
+            "commit_p99_ms": round(
+                matcher.metric("sbs_matcher_commit_seconds", quantile="0.99") * 1e3, 2
+            ),
+            "projection_backlog_end": matcher.metric("sbs_matcher_projection_backlog"),
+            "stage_seconds": stage_seconds(matcher),
         }
     finally:
         done.set()
@@ -229,6 +239,7 @@ def main() -> None:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(env["MONGODB_URI"])
         server = "mongod/Atlas" if "MONGODB_URI" in os.environ else "local stack"
         client.drop_database(env["MONGODB_DB"])
+        client.drop_database(journal_db_name(env["MONGODB_DB"]))
     for result in results:
         result["machine"] = f"{platform.machine()} {os.cpu_count()} cpu, {server}"
         print(json.dumps(result) if args.json else result)

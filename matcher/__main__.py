@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("matcher").info("signal %d: finishing the current batch", signum)
         service.stop()
 
+    # The projector thread shares the interpreter with the loop: hand the GIL back to the
+    # loop within 1 ms instead of the default 5 (measured: p99 command latency).
+    sys.setswitchinterval(0.001)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump the stacks
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

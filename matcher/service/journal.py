@@ -9,9 +9,11 @@ field is far cheaper to write on FerretDB than thousands of nested documents.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from matcher.service.batch import BatchResult
 from matcher.service.store import journal_id
@@ -20,7 +22,7 @@ Doc = dict[str, Any]
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class JournalBatch:
     trades: list[Doc]
     replies: dict[str, Doc]
     depth: dict[str, Doc]
+    committed_at: float = field(default_factory=time.monotonic, compare=False)
 
     @property
     def last_stream_id(self) -> str:
@@ -78,9 +81,9 @@ class JournalBatch:
             batch=int(doc["batch"]),
             stream_ids=[str(i) for i in doc["stream_ids"]],
             sequence=int(doc["sequence"]),
-            orders=json.loads(doc["orders"]),
+            orders=orjson.loads(doc["orders"]),
             new_orders=set(doc["new_orders"]),
-            trades=json.loads(doc["trades"]),
-            replies=json.loads(doc["replies"]),
-            depth=json.loads(doc["depth"]),
+            trades=orjson.loads(doc["trades"]),
+            replies=orjson.loads(doc["replies"]),
+            depth=orjson.loads(doc["depth"]),
         )

@@ -59,17 +59,18 @@ def redo_projections(db: Database[Doc], writer: OrderWriter, batch: JournalBatch
 
 
 def recover(
-    db: Database[Doc],
+    dbs: store.Databases,
     shard: int,
     specs: dict[str, SymbolSpec],
     writer: OrderWriter,
     token: str,
     dedupe_batches: int,
 ) -> Recovered:
+    db = dbs.main
     progress = store.read_progress(db, shard)
     recent = [
         JournalBatch.from_document(doc)
-        for doc in store.recent_journal(db, shard, progress.last_batch - dedupe_batches)
+        for doc in store.recent_journal(dbs.journal, shard, progress.last_batch - dedupe_batches)
     ]
     unpublished = [b for b in recent if b.batch >= progress.last_batch]
     redone = [b for b in recent if b.batch > progress.last_batch]

@@ -14,6 +14,7 @@ is then thrown away and rebuilt from MongoDB, never trusted half-applied.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -74,7 +75,8 @@ class ShardService:
         }
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.redis = stream.connect(settings.need("redis_url"))
-        self.db = store.connect(settings.need("mongodb_uri"), settings.mongodb_db)
+        self.dbs = store.connect(settings.need("mongodb_uri"), settings.mongodb_db)
+        self.db = self.dbs.main
         self.realtime = realtime or NoRealtime()
         self.metrics = metrics or Metrics(options.shard)
         self.metrics.consumer = self.token
@@ -88,7 +90,7 @@ class ShardService:
     def run(self) -> int:
         """Serve the shard until `stop()`; returns the process exit status."""
         self._retry(
-            "create collections and indexes", lambda: store.ensure_indexes(self.db), self._go
+            "create collections and indexes", lambda: store.ensure_indexes(self.dbs), self._go
         )
         while not self.stopping.is_set():
             lease = Lease(
@@ -137,7 +139,7 @@ class ShardService:
         recovered = self._retry(
             "recover",
             lambda: recover(
-                self.db, self.shard, self.specs, writer, self.token, self.options.dedupe_batches
+                self.dbs, self.shard, self.specs, writer, self.token, self.options.dedupe_batches
             ),
             leading,
         )
@@ -149,12 +151,16 @@ class ShardService:
             "publish depth", lambda: commands.publish(_depth_only(depth), ack=False), leading
         )
         self.state = state
+        # What recovery built lives as long as the books: keep it out of the collector's
+        # generations so full collections stay short.
+        gc.collect()
+        gc.freeze()
         self.metrics.role = "leader"
         self.metrics.last_batch, self.metrics.sequence = progress.last_batch, progress.sequence
         log.info("leading shard %d as %s", self.shard, self.token)
 
         projector = Projector(
-            self.db, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_batches
+            self.dbs, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_batches
         )
         self.metrics.projected_batch = progress.last_batch
         projector.start()
@@ -228,7 +234,9 @@ class ShardService:
         if not lease.valid():
             raise LeaseLostError("lease expired before the commit")
         journal = batch.document(self.token, timestamp)
-        self._retry("journal insert", lambda: store.insert_journal(self.db, journal), may_commit)
+        self._retry(
+            "journal insert", lambda: store.insert_journal(self.dbs.journal, journal), may_commit
+        )
         committed = time.perf_counter()
         # Committed. Every later step is redone from the journal by recovery if this
         # process dies, so they retry through outages for as long as the process runs.

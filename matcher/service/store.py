@@ -4,7 +4,7 @@ Every write here is idempotent or fenced, so recovery may repeat any of them:
 - `journal`: one document per batch, `_id` "{shard}:{batch}" - the unique id is the fence
   that stops a stale writer (DuplicateKeyError -> FencedOutError);
 - `trades`: insert_many(ordered=False); a duplicate key on replay means "already there";
-- `orders`: one write per touched order per batch (last state wins), see OrderWriter;
+- `open_orders` (live) and `orders` (ended, written once): last state wins, see OrderWriter;
 - `matcher_state`: {_id: "shard:N", last_batch, last_stream_id, sequence} - a batch is
   *applied* once this document names it (see docs/MATCHER.md for why not journal.applied).
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -36,25 +37,46 @@ class ShardProgress:
     sequence: int = 0
 
 
-def connect(uri: str, db_name: str) -> Database[Doc]:
+@dataclass(frozen=True, slots=True)
+class Databases:
+    """The matcher's two databases.
+
+    The journal lives in a database of its own (`<MONGODB_DB>_journal`) so that the commit
+    point never queues behind projection writes: FerretDB/SQLite keeps one file, and one
+    write lock, per database, and its projection writes scan whole collections. On MongoDB
+    it costs nothing; the user needs readWrite on both databases.
+    """
+
+    main: Database[Doc]  # open_orders, orders, trades, matcher_state, accounts, api_keys
+    journal: Collection[Doc]
+
+
+def journal_db_name(db_name: str) -> str:
+    return f"{db_name}_journal"
+
+
+def connect(uri: str, db_name: str) -> Databases:
     # Short server selection: an outage surfaces within ~1 s and goes to the retry loop.
     client: pymongo.MongoClient[Doc] = pymongo.MongoClient(
         uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000, socketTimeoutMS=120_000
     )
-    return client[db_name]
+    return Databases(client[db_name], client[journal_db_name(db_name)]["journal"])
 
 
-def ensure_indexes(db: Database[Doc]) -> None:
+def ensure_indexes(dbs: Databases) -> None:
     """Create collections and indexes; idempotent (create_index on an existing one is a no-op)."""
+    db = dbs.main
     existing = set(db.list_collection_names())
-    for name in ("orders", "trades", "journal", "matcher_state", "accounts", "api_keys"):
+    for name in ("open_orders", "orders", "trades", "matcher_state", "accounts", "api_keys"):
         if name not in existing:
             # another matcher may create it meanwhile
             with contextlib.suppress(pymongo.errors.CollectionInvalid):
                 db.create_collection(name)
     db.orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
     db.orders.create_index([("symbol", ASCENDING), ("status", ASCENDING)])
-    db.journal.create_index([("shard", ASCENDING), ("batch", ASCENDING)])
+    db.open_orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
+    db.open_orders.create_index([("symbol", ASCENDING)])
+    dbs.journal.create_index([("shard", ASCENDING), ("batch", ASCENDING)])
     db.trades.create_index([("symbol", ASCENDING), ("sequence", ASCENDING)])
     db.trades.create_index([("bid_order_id", ASCENDING)])
     db.trades.create_index([("ask_order_id", ASCENDING)])
@@ -66,48 +88,56 @@ def journal_id(shard: int, batch: int) -> str:
     return f"{shard}:{batch}"
 
 
-def insert_journal(db: Database[Doc], doc: Doc) -> None:
+def insert_journal(journal: Collection[Doc], doc: Doc) -> None:
     """Insert a batch's journal document; FencedOutError when another writer owns that number.
 
     A retry after a lost reply can meet its own earlier insert: the `writer` token tells
     that case (carry on) from a real conflict (stop).
     """
     try:
-        db.journal.insert_one(doc)
+        journal.insert_one(doc)
     except DuplicateKeyError:
-        existing = db.journal.find_one({"_id": doc["_id"]}, {"writer": 1})
+        existing = journal.find_one({"_id": doc["_id"]}, {"writer": 1})
         if existing is None or existing.get("writer") != doc["writer"]:
             raise FencedOutError(
                 f"journal batch {doc['_id']} was written by another matcher"
             ) from None
 
 
-def find_journal(db: Database[Doc], shard: int, batch: int) -> Doc | None:
-    return db.journal.find_one({"_id": journal_id(shard, batch)})
-
-
-def recent_journal(db: Database[Doc], shard: int, after_batch: int) -> list[Doc]:
+def recent_journal(journal: Collection[Doc], shard: int, after_batch: int) -> list[Doc]:
     """Journal batches of `shard` numbered above `after_batch` (a scan; start-up only)."""
-    found = db.journal.find({"shard": shard, "batch": {"$gt": after_batch}})
+    found = journal.find({"shard": shard, "batch": {"$gt": after_batch}})
     return sorted(found, key=lambda d: int(d["batch"]))
 
 
-def prune_journal(db: Database[Doc], shard: int, below_batch: int) -> None:
+def prune_journal(journal: Collection[Doc], shard: int, below_batch: int) -> None:
     if below_batch > 0:
-        db.journal.delete_many({"shard": shard, "batch": {"$lt": below_batch}})
+        journal.delete_many({"shard": shard, "batch": {"$lt": below_batch}})
+
+
+# Documents per insert_many call. pymongo encodes a whole call to BSON holding the GIL;
+# small calls let the matching loop's thread run in between.
+INSERT_CHUNK = 500
+
+
+def insert_new(collection: Collection[Doc], docs: list[Doc]) -> list[Doc]:
+    """insert_many in chunks; returns the documents whose _id already existed (a redo)."""
+    existed: list[Doc] = []
+    for start in range(0, len(docs), INSERT_CHUNK):
+        chunk = docs[start : start + INSERT_CHUNK]
+        try:
+            collection.insert_many(chunk, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            existed += [chunk[e["index"]] for e in errors]
+    return existed
 
 
 def insert_trades(db: Database[Doc], trades: list[Doc]) -> None:
-    if not trades:
-        return
-    try:
-        db.trades.insert_many(trades, ordered=False)
-    except BulkWriteError as exc:
-        # On a redo some trades are already there: same _id, same content. Anything else
-        # is a real error.
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
+    # A trade already there on a redo has the same _id and the same content: skip it.
+    insert_new(db.trades, trades)
 
 
 def read_progress(db: Database[Doc], shard: int) -> ShardProgress:
@@ -132,7 +162,5 @@ def write_progress(db: Database[Doc], shard: int, progress: ShardProgress, write
 
 
 def open_orders(db: Database[Doc], symbols: list[str]) -> list[Doc]:
-    """Every live order of these symbols (a scan on FerretDB; start-up only)."""
-    # status rather than order_alive, so that the (symbol, status) index serves it on MongoDB.
-    live = {"$in": ["open", "partially_filled"]}
-    return list(db.orders.find({"symbol": {"$in": symbols}, "status": live}))
+    """Every live order of these symbols (start-up only)."""
+    return list(db.open_orders.find({"symbol": {"$in": symbols}}))

@@ -7,9 +7,9 @@ committed to MongoDB, then trims what is acknowledged (XTRIM MINID).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 import redis
 
 from lib import keys
@@ -154,10 +154,10 @@ return #KEYS
 """
 
 
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _json(value: object) -> bytes:
+    return orjson.dumps(value)
 
 
-def _order_json(doc: dict[str, Any]) -> str:
+def _order_json(doc: dict[str, Any]) -> bytes:
     """The cached order: the public object plus `account` (the API checks ownership)."""
-    return json.dumps(public_order(doc), separators=(",", ":"))
+    return orjson.dumps(public_order(doc))

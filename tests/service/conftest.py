@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from matcher.service.store import journal_db_name
 from tests.service.harness import ServiceEnv
 
 
@@ -20,4 +21,6 @@ def service_env(redis_url: str, mongodb_uri: str, tmp_path: Path) -> Iterator[Se
     client.close()
     env = ServiceEnv(redis_url, mongodb_uri, f"t_{uuid.uuid4().hex[:12]}", tmp_path / "logs")
     yield env
-    env.db().client.drop_database(env.db_name)
+    mongo = env.db().client
+    mongo.drop_database(env.db_name)
+    mongo.drop_database(journal_db_name(env.db_name))

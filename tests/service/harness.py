@@ -188,6 +188,17 @@ def replay(raws: list[str], batch_size: int = 500) -> Replay:
     return Replay(orders, trades, replies, state.engine.open_orders(), state.engine.sequence, depth)
 
 
+def stored(db: Database[Doc]) -> dict[str, Doc]:
+    """Every order in MongoDB: live ones in `open_orders`, ended ones in `orders`, none in
+    both once the projections have caught up."""
+    live = {d["_id"]: d for d in db.open_orders.find()}
+    ended = {d["_id"]: d for d in db.orders.find()}
+    assert not live.keys() & ended.keys()
+    assert all(d["order_alive"] for d in live.values())
+    assert not any(d["order_alive"] for d in ended.values())
+    return live | ended
+
+
 # Fields that depend on when a batch ran, not on what it did.
 _CLOCK_FIELDS = ("created_at", "updated_at", "created_ns", "updated_ns", "execution_timestamp")
 
@@ -201,7 +212,7 @@ def assert_matches_replay(env: ServiceEnv, expected: Replay) -> None:
     replay's: every command applied exactly once (a second application would shift the
     sequence and with it every later trade id and priority)."""
     db = env.db()
-    stored_orders = {d["_id"]: without_clock(d) for d in db.orders.find()}
+    stored_orders = {k: without_clock(v) for k, v in stored(db).items()}
     assert stored_orders == {k: without_clock(v) for k, v in expected.orders.items()}
     stored_trades = {d["_id"]: without_clock(d) for d in db.trades.find()}
     assert len(stored_trades) == len(expected.trades)

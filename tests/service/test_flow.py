@@ -56,8 +56,9 @@ def test_place_rest_then_trade_at_the_makers_price(
 
     matcher.wait_projected()
     db = service_env.db()
-    maker_doc = db.orders.find_one({"_id": "o1"})
+    maker_doc = db.open_orders.find_one({"_id": "o1"})
     assert maker_doc is not None
+    assert db.orders.find_one({"_id": "o1"}) is None  # live: not in the history yet
     assert (maker_doc["status"], maker_doc["traded_quantity"], maker_doc["remaining_quantity"]) == (
         "partially_filled", 40, 60,
     )  # fmt: skip
@@ -102,6 +103,7 @@ def test_modify_and_cancel(service_env: ServiceEnv, matcher: MatcherProcess) -> 
     matcher.wait_projected()
     doc = service_env.db().orders.find_one({"_id": "o1"})
     assert doc is not None and doc["status"] == "cancelled" and doc["order_price"] == 99.75
+    assert service_env.db().open_orders.count_documents({}) == 0
     depth = queue.cached_depth(client, "ACME")
     assert depth is not None and depth["bids"] == []
 

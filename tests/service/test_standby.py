@@ -60,13 +60,13 @@ def test_standby_takes_over_within_the_lease_time(service_env: ServiceEnv) -> No
 
 
 def test_a_stale_writer_is_fenced_out(service_env: ServiceEnv) -> None:
-    db = service_env.db()
-    store.ensure_indexes(db)
+    dbs = store.connect(service_env.mongodb_uri, service_env.db_name)
+    store.ensure_indexes(dbs)
     doc = {"_id": store.journal_id(0, 1), "shard": 0, "batch": 1, "writer": "new-leader"}
-    store.insert_journal(db, doc)
-    store.insert_journal(db, doc)  # its own retry after a lost reply: fine
+    store.insert_journal(dbs.journal, doc)
+    store.insert_journal(dbs.journal, doc)  # its own retry after a lost reply: fine
     with pytest.raises(store.FencedOutError):
-        store.insert_journal(db, {**doc, "writer": "stale"})
-    assert db.journal.count_documents({}) == 1
+        store.insert_journal(dbs.journal, {**doc, "writer": "stale"})
+    assert dbs.journal.count_documents({}) == 1
     with pytest.raises(pymongo.errors.DuplicateKeyError):
-        db.journal.insert_one({**doc, "writer": "stale"})
+        dbs.journal.insert_one({**doc, "writer": "stale"})
