@@ -41,7 +41,7 @@ MAX_ROUND = 20_000  # commands merged into one round of writes
 # and that CPU is shared with the loop. It is also the usual lag of the projections.
 ROUND_DELAY_S = 1.0
 PROJECTOR_NICE = 10
-PRUNE_EVERY = 1000  # batches between two deletions of old journal documents
+PRUNE_EVERY_S = 60.0  # between two deletions of old journal documents
 
 
 class Projector:
@@ -52,7 +52,7 @@ class Projector:
         writer_token: str,
         may_write: Callable[[], bool],
         metrics: Metrics,
-        journal_kept: int,
+        journal_kept_s: int,
     ) -> None:
         self.db = dbs.main
         self.journal = dbs.journal
@@ -61,10 +61,10 @@ class Projector:
         self.may_write = may_write  # False once the lease is gone: stop writing at once
         self.metrics = metrics
         self.orders = OrderWriter(dbs.main)
-        # Journal batches this far behind the projections are no longer needed by recovery
-        # (it redoes only unprojected ones and reads this many for the dedupe memory).
-        self.journal_kept = journal_kept
-        self._pruned_at = 0
+        # Projected journal batches older than this are no longer needed by recovery (it
+        # redoes only unprojected ones and reads this much history for the dedupe memory).
+        self.journal_kept_s = journal_kept_s
+        self._pruned_at = time.monotonic()
         self._backlog: deque[JournalBatch] = deque()
         self._queued = 0  # commands in the backlog
         self._changed = threading.Condition()
@@ -173,14 +173,13 @@ class Projector:
             "progress",
             lambda: store.write_progress(self.db, self.shard, progress, self.token),
         )
-        if last.batch - self._pruned_at >= PRUNE_EVERY:
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            before = time.time_ns() - self.journal_kept_s * 10**9
             step(
                 "journal pruning",
-                lambda: store.prune_journal(
-                    self.journal, self.shard, last.batch - self.journal_kept
-                ),
+                lambda: store.prune_journal(self.journal, self.shard, last.batch, before),
             )
-            self._pruned_at = last.batch
+            self._pruned_at = time.monotonic()
         m = self.metrics
         m.projected_batch = last.batch
         m.record_projection(len(batches), (time.perf_counter() - started) * 1000)

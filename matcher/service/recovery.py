@@ -15,6 +15,7 @@ The caller then re-reads the stream after the last committed entry.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,13 +65,15 @@ def recover(
     specs: dict[str, SymbolSpec],
     writer: OrderWriter,
     token: str,
-    dedupe_batches: int,
+    dedupe_seconds: int,
 ) -> Recovered:
     db = dbs.main
     progress = store.read_progress(db, shard)
     recent = [
         JournalBatch.from_document(doc)
-        for doc in store.recent_journal(dbs.journal, shard, progress.last_batch - dedupe_batches)
+        for doc in store.recent_journal(
+            dbs.journal, shard, progress.last_batch, time.time_ns() - dedupe_seconds * 10**9
+        )
     ]
     unpublished = [b for b in recent if b.batch >= progress.last_batch]
     redone = [b for b in recent if b.batch > progress.last_batch]

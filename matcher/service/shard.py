@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from lib import keys
 from lib.config import Settings
 from matcher.service import store, stream
 from matcher.service.batch import Entry, ShardState
@@ -55,7 +56,9 @@ class ServiceOptions:
     block_ms: int = 500  # longest blocking read: bounds the reaction to SIGTERM
     lease_ms: int = 3000
     renew_ms: int = 1000
-    dedupe_batches: int = 2000  # journal batches whose replies survive a restart
+    # How long the journal is kept after projection, and so how late a retried command
+    # is still recognised after a restart (the reply keys live as long).
+    dedupe_seconds: int = keys.REPLY_TTL_SECONDS
 
 
 class ShardService:
@@ -139,7 +142,7 @@ class ShardService:
         recovered = self._retry(
             "recover",
             lambda: recover(
-                self.dbs, self.shard, self.specs, writer, self.token, self.options.dedupe_batches
+                self.dbs, self.shard, self.specs, writer, self.token, self.options.dedupe_seconds
             ),
             leading,
         )
@@ -160,7 +163,7 @@ class ShardService:
         log.info("leading shard %d as %s", self.shard, self.token)
 
         projector = Projector(
-            self.dbs, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_batches
+            self.dbs, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_seconds
         )
         self.metrics.projected_batch = progress.last_batch
         projector.start()

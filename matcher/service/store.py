@@ -77,6 +77,7 @@ def ensure_indexes(dbs: Databases) -> None:
     db.open_orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
     db.open_orders.create_index([("symbol", ASCENDING)])
     dbs.journal.create_index([("shard", ASCENDING), ("batch", ASCENDING)])
+    dbs.journal.create_index([("shard", ASCENDING), ("timestamp", ASCENDING)])
     db.trades.create_index([("symbol", ASCENDING), ("sequence", ASCENDING)])
     db.trades.create_index([("bid_order_id", ASCENDING)])
     db.trades.create_index([("ask_order_id", ASCENDING)])
@@ -104,15 +105,21 @@ def insert_journal(journal: Collection[Doc], doc: Doc) -> None:
             ) from None
 
 
-def recent_journal(journal: Collection[Doc], shard: int, after_batch: int) -> list[Doc]:
-    """Journal batches of `shard` numbered above `after_batch` (a scan; start-up only)."""
-    found = journal.find({"shard": shard, "batch": {"$gt": after_batch}})
+def recent_journal(
+    journal: Collection[Doc], shard: int, from_batch: int, since_ns: int
+) -> list[Doc]:
+    """Journal batches of `shard` numbered `from_batch` or above, or committed since
+    `since_ns`, in batch order (start-up only)."""
+    recent = {"$or": [{"batch": {"$gte": from_batch}}, {"timestamp": {"$gte": since_ns}}]}
+    found = journal.find({"shard": shard, **recent})
     return sorted(found, key=lambda d: int(d["batch"]))
 
 
-def prune_journal(journal: Collection[Doc], shard: int, below_batch: int) -> None:
-    if below_batch > 0:
-        journal.delete_many({"shard": shard, "batch": {"$lt": below_batch}})
+def prune_journal(journal: Collection[Doc], shard: int, upto_batch: int, before_ns: int) -> None:
+    """Delete journal batches that are projected (≤ `upto_batch`) and older than `before_ns`."""
+    journal.delete_many(
+        {"shard": shard, "batch": {"$lte": upto_batch}, "timestamp": {"$lt": before_ns}}
+    )
 
 
 # Documents per insert_many call. pymongo encodes a whole call to BSON holding the GIL;
