@@ -30,6 +30,7 @@ from lib import keys
 from lib.config import Settings
 from matcher.service import store, stream
 from matcher.service.batch import Entry, ShardState
+from matcher.service.committer import Applied, Committer
 from matcher.service.journal import JournalBatch
 from matcher.service.lease import Lease
 from matcher.service.metrics import Metrics
@@ -166,11 +167,18 @@ class ShardService:
             self.dbs, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_seconds
         )
         self.metrics.projected_batch = progress.last_batch
+        committer = Committer(
+            self.dbs, commands, projector, self.realtime, self.metrics, lease.valid, self._go
+        )
         projector.start()
+        committer.start()
         try:
-            self._serve(commands, projector, state, progress, lease)
+            self._serve(commands, committer, state, progress, lease)
+            committer.close()  # commit what is applied before stopping
         except BaseException:
-            projector.abandon()  # whatever it had queued is in the journal
+            # Whatever was committed is in the journal; the rest was never answered.
+            committer.abandon()
+            projector.abandon()
             raise
         if not projector.close():
             log.warning("stopping with projections still queued; recovery will redo them")
@@ -178,7 +186,7 @@ class ShardService:
     def _serve(
         self,
         commands: CommandStream,
-        projector: Projector,
+        committer: Committer,
         state: ShardState,
         progress: ShardProgress,
         lease: Lease,
@@ -189,6 +197,7 @@ class ShardService:
         pending = True  # first drain what this consumer holds (claimed at start), then new
         last_lag_check = 0.0
         while self._go():
+            committer.check()
             if not lease.valid():
                 raise LeaseLostError("lease expired")
             # A read must end before the lease can: a successor claims our pending entries
@@ -202,21 +211,21 @@ class ShardService:
             if not entries:
                 pending = False
             else:
-                progress = self._commit(commands, projector, state, progress, entries, lease)
+                progress = self._apply(commands, committer, state, progress, entries)
             now = time.monotonic()
             if now - last_lag_check > 1.0:
                 last_lag_check = now
                 self.metrics.stream_lag = self._retry("read the lag", commands.lag, leading)
 
-    def _commit(
+    def _apply(
         self,
         commands: CommandStream,
-        projector: Projector,
+        committer: Committer,
         state: ShardState,
         progress: ShardProgress,
         entries: list[Entry],
-        lease: Lease,
     ) -> ShardProgress:
+        """Apply a batch and hand it to the committer; returns the progress it will make."""
         after = stream_id_key(progress.last_stream_id)
         done = [e.stream_id for e in entries if stream_id_key(e.stream_id) <= after]
         if done:  # committed before a crash, acknowledged never: only the XACK is left
@@ -224,48 +233,14 @@ class ShardService:
         fresh = [e for e in entries if stream_id_key(e.stream_id) > after]
         if not fresh:
             return progress
-
         started = time.perf_counter()
         timestamp = time.time_ns()
         result = state.apply(fresh, timestamp)
         batch = JournalBatch.of(self.shard, progress.last_batch + 1, result)
-        applied = time.perf_counter()
-
-        def may_commit() -> bool:
-            return self._go() and lease.valid()
-
-        if not lease.valid():
-            raise LeaseLostError("lease expired before the commit")
         journal = batch.document(self.token, timestamp)
-        self._retry(
-            "journal insert", lambda: store.insert_journal(self.dbs.journal, journal), may_commit
-        )
-        committed = time.perf_counter()
-        # Committed. Every later step is redone from the journal by recovery if this
-        # process dies, so they retry through outages for as long as the process runs.
-        self._retry("publish to Redis", lambda: commands.publish(batch), self._go)
-        self.realtime.publish(batch.trades, batch.depth)
-        published = time.perf_counter()
-        projector.submit(batch)  # orders/trades projections, off the matching path
-        submitted = time.perf_counter()
-
-        m = self.metrics
-        m.commands_applied += result.applied
-        m.commands_duplicate += result.duplicates
-        m.trades += len(batch.trades)
-        m.last_batch, m.sequence = batch.batch, batch.sequence
-        m.record_batch(
-            len(fresh),
-            (committed - applied) * 1000,
-            {
-                "apply": (applied - started) * 1000,
-                "journal": (committed - applied) * 1000,
-                "publish": (published - committed) * 1000,
-                "projection_wait": (submitted - published) * 1000,
-            },
-        )
+        apply_ms = (time.perf_counter() - started) * 1000
+        committer.submit(Applied(batch, result, journal, apply_ms))
         return ShardProgress(batch.batch, batch.last_stream_id, batch.sequence)
-        return progress
 
 
 def _depth_only(depth: dict[str, dict[str, Any]]) -> JournalBatch:

@@ -1,0 +1,157 @@
+"""Commits applied batches in order, in a thread beside the loop: journal insert, then the
+Redis side, then the real-time hook, then the projector.
+
+While batch N waits on MongoDB and Redis (the GIL is released during that I/O), the loop
+already reads and applies batch N+1. That is safe because nothing of N+1 becomes visible
+before N+1's own journal insert, and the inserts happen in batch order; if a commit
+cannot be made, the loop drops its in-memory books and recovers from the journal, so a
+batch applied in memory but never committed is forgotten as if it had never been read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matcher.service import store
+from matcher.service.batch import BatchResult
+from matcher.service.journal import JournalBatch
+from matcher.service.metrics import Metrics
+from matcher.service.projector import Projector
+from matcher.service.realtime import RealtimeHook
+from matcher.service.retry import GaveUpError, retry
+from matcher.service.stream import CommandStream
+
+log = logging.getLogger("matcher")
+MAX_IN_FLIGHT = 2  # applied batches waiting for their commit: one committing, one ready
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    batch: JournalBatch
+    result: BatchResult
+    journal: dict[str, object]
+    apply_ms: float
+
+
+class Committer:
+    def __init__(
+        self,
+        dbs: store.Databases,
+        commands: CommandStream,
+        projector: Projector,
+        realtime: RealtimeHook,
+        metrics: Metrics,
+        lease_valid: Callable[[], bool],
+        running: Callable[[], bool],
+    ) -> None:
+        self.dbs = dbs
+        self.commands = commands
+        self.projector = projector
+        self.realtime = realtime
+        self.metrics = metrics
+        self.lease_valid = lease_valid  # False: never insert a journal document again
+        self.running = running  # False after SIGTERM: stop retrying through an outage
+        self._queue: deque[Applied] = deque()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._abandoned = False
+        self.failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, applied: Applied) -> None:
+        """Queue an applied batch; waits while MAX_IN_FLIGHT are queued (back-pressure)."""
+        with self._changed:
+            while len(self._queue) >= MAX_IN_FLIGHT and self.failed is None:
+                self._changed.wait(0.1)
+            self.check()
+            self._queue.append(applied)
+            self._changed.notify_all()
+
+    def check(self) -> None:
+        """Raise in the loop's thread what stopped the committer."""
+        if self.failed is not None:
+            raise self.failed
+
+    def close(self) -> None:
+        """Commit what is queued, then stop (a clean shutdown)."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join()
+        self.check()
+
+    def abandon(self) -> None:
+        """Stop without committing what is queued: the books are being thrown away."""
+        with self._changed:
+            self._abandoned = self._closing = True
+            self._queue.clear()
+            self._changed.notify_all()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._changed:
+                    while not self._queue and not self._closing:
+                        self._changed.wait()
+                    if not self._queue:
+                        return
+                    applied = self._queue[0]
+                self._commit(applied)
+                with self._changed:
+                    if self._queue:  # abandon() may have emptied it meanwhile
+                        self._queue.popleft()
+                    self._changed.notify_all()
+        except BaseException as exc:
+            with self._changed:
+                self.failed = exc
+                self._changed.notify_all()
+
+    def _retry(self, what: str, step: Callable[[], None], keep_going: Callable[[], bool]) -> None:
+        retry(what, step, lambda: keep_going() and not self._abandoned, self._count_retry)
+
+    def _count_retry(self) -> None:
+        self.metrics.retries += 1
+
+    def _commit(self, applied: Applied) -> None:
+        batch, result = applied.batch, applied.result
+        started = time.perf_counter()
+        if self._abandoned or not self.lease_valid():
+            raise GaveUpError("the lease ran out before the commit")
+        self._retry(
+            "journal insert",
+            lambda: store.insert_journal(self.dbs.journal, applied.journal),
+            lambda: self.lease_valid() and self.running(),
+        )
+        committed = time.perf_counter()
+        # Committed. Every later step is redone from the journal by recovery if this
+        # process dies, so they retry through outages for as long as it runs.
+        self._retry("publish to Redis", lambda: self.commands.publish(batch), self.running)
+        self.realtime.publish(batch.trades, batch.depth)
+        published = time.perf_counter()
+        self.projector.submit(batch)  # orders/trades projections, off the matching path
+        submitted = time.perf_counter()
+
+        m = self.metrics
+        m.commands_applied += result.applied
+        m.commands_duplicate += result.duplicates
+        m.trades += len(batch.trades)
+        m.last_batch, m.sequence = batch.batch, batch.sequence
+        m.record_batch(
+            len(batch.stream_ids),
+            (committed - started) * 1000,
+            {
+                "apply": applied.apply_ms,
+                "journal": (committed - started) * 1000,
+                "publish": (published - committed) * 1000,
+                "projection_wait": (submitted - published) * 1000,
+            },
+        )
