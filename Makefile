@@ -42,6 +42,7 @@ pytest: $(STAMP) $(CORE_STAMP)
 
 bench: $(STAMP) $(CORE_STAMP)
 	$(PY) -m bench.engine --json
+	$(PY) -m bench.matcher --json
 
 clean:
 	rm -rf $(VENV) build *.so matcher/core/*.so .devstack .mypy_cache .ruff_cache .pytest_cache .hypothesis
