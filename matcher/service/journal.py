@@ -16,9 +16,21 @@ from typing import Any
 import orjson
 
 from matcher.service.batch import BatchResult
+from matcher.service.documents import public_order
 from matcher.service.store import journal_id
 
 Doc = dict[str, Any]
+
+
+SAME_ORDER = "="  # in a journalled reply: the order object is the batch's final document
+
+
+def _dereference(replies: dict[str, Doc], orders: list[Doc]) -> dict[str, Doc]:
+    final = {doc["_id"]: doc for doc in orders}
+    for reply in replies.values():
+        if reply.get("order") == SAME_ORDER:
+            reply["order"] = public_order(final[reply["order_id"]])
+    return replies
 
 
 def _dumps(value: object) -> str:
@@ -70,20 +82,33 @@ class JournalBatch:
             "new_orders": sorted(self.new_orders),
             "orders": _dumps(self.orders),
             "trades": _dumps(self.trades),
-            "replies": _dumps(self.replies),
+            "replies": _dumps(self._replies_by_reference()),
             "depth": _dumps(self.depth),
         }
 
+    def _replies_by_reference(self) -> dict[str, Doc]:
+        """The replies, with SAME_ORDER for an order object equal to the order's final
+        document in this batch: most are, and they were ~40 % of the journal's bytes."""
+        final = {doc["_id"]: doc for doc in self.orders}
+        slim: dict[str, Doc] = {}
+        for command_id, reply in self.replies.items():
+            order = reply.get("order")
+            full = final.get(reply.get("order_id")) if order is not None else None
+            same = full is not None and public_order(full) == order
+            slim[command_id] = {**reply, "order": SAME_ORDER} if same else reply
+        return slim
+
     @classmethod
     def from_document(cls, doc: Doc) -> JournalBatch:
+        orders: list[Doc] = orjson.loads(doc["orders"])
         return cls(
             shard=int(doc["shard"]),
             batch=int(doc["batch"]),
             stream_ids=[str(i) for i in doc["stream_ids"]],
             sequence=int(doc["sequence"]),
-            orders=orjson.loads(doc["orders"]),
+            orders=orders,
             new_orders=set(doc["new_orders"]),
             trades=orjson.loads(doc["trades"]),
-            replies=orjson.loads(doc["replies"]),
+            replies=_dereference(orjson.loads(doc["replies"]), orders),
             depth=orjson.loads(doc["depth"]),
         )

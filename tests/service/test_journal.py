@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from bench.command_stream import CommandSource
+from lib.commands import dump_command
+from lib.config import load_settings
 from matcher.service import store
-from tests.service.harness import ServiceEnv
+from matcher.service.batch import Entry
+from matcher.service.journal import JournalBatch
+from matcher.service.recovery import new_state
+from tests.service.harness import SYMBOLS, ServiceEnv
 
 NOW = 1_795_000_000 * 10**9
 MINUTE = 60 * 10**9
@@ -34,3 +40,17 @@ def test_recent_journal_and_pruning(service_env: ServiceEnv) -> None:
     store.prune_journal(dbs.journal, 0, 2, NOW)
     assert batches(0, 60) == [3, 4]  # batch 3 is not projected yet: kept
     assert dbs.journal.count_documents({"shard": 1}) == 1
+
+
+def test_journal_document_round_trip() -> None:
+    """Replies are stored by reference to the batch's order documents where they can be;
+    reading the document back must give every reply exactly as it was sent."""
+    specs = {s.symbol: s for s in load_settings({"SBS_SYMBOLS": SYMBOLS}).symbols}
+    state = new_state(0, specs)
+    raws = [dump_command(c) for c in CommandSource(seed=3).take(3000)]
+    for start in range(0, len(raws), 500):
+        entries = [Entry(f"{start + i + 1}-0", raw) for i, raw in enumerate(raws[start:][:500])]
+        batch = JournalBatch.of(0, start // 500 + 1, state.apply(entries, NOW))
+        back = JournalBatch.from_document(batch.document("writer", NOW))
+        assert back.replies == batch.replies
+        assert back == batch
