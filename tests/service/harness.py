@@ -59,20 +59,24 @@ class ServiceEnv:
         client: pymongo.MongoClient[Doc] = pymongo.MongoClient(self.mongodb_uri)
         return client[self.db_name]
 
-    def matcher(self, name: str = "matcher", lease_ms: int = 3000) -> MatcherProcess:
-        return MatcherProcess(self, name, lease_ms)
+    def matcher(
+        self, name: str = "matcher", lease_ms: int = 3000, shard: int = 0, **environ: str
+    ) -> MatcherProcess:
+        return MatcherProcess(self, name, lease_ms, shard, environ)
 
 
 class MatcherProcess:
     """`python -m matcher` as a child process with its HTTP port; ready when /health answers."""
 
-    def __init__(self, env: ServiceEnv, name: str, lease_ms: int) -> None:
+    def __init__(
+        self, env: ServiceEnv, name: str, lease_ms: int, shard: int, environ: dict[str, str]
+    ) -> None:
         self.port = free_port()
         argv = [sys.executable, "-m", "matcher", "--port", str(self.port),
-                "--lease-ms", str(lease_ms)]  # fmt: skip
+                "--lease-ms", str(lease_ms), "--shard", str(shard)]  # fmt: skip
         self.process = ManagedProcess(
             name, argv, log_path=env.log_dir / f"{name}.log", ready=self._answers,
-            env=env.environ(), cwd=PROJECT_ROOT,
+            env=env.environ(**environ), cwd=PROJECT_ROOT,
         )  # fmt: skip
 
     def _answers(self) -> bool:

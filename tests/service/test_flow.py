@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 import pytest
+import upstash_redis
 
 from lib import keys, queue
 from lib.commands import CancelCommand, ModifyCommand, PlaceCommand
@@ -161,3 +162,32 @@ def test_sigterm_exits_zero_and_health_reports_the_leader(
                  "lease_holder"):  # fmt: skip
         assert f"sbs_matcher_{name}" in metrics
     assert matcher.terminate() == 0
+
+
+def test_enqueue_and_poll_through_the_upstash_sdk(
+    service_env: ServiceEnv, matcher: MatcherProcess, upstash_url: str, upstash_token: str
+) -> None:
+    """The API functions' path: the Upstash REST SDK through the proxy, no blocking reads."""
+    sdk = upstash_redis.Redis(url=upstash_url, token=upstash_token)
+    queue.enqueue(sdk, place(1, "alice", "sell", "100", 3), shards=1)
+    queue.enqueue(sdk, place(2, "bob", "buy", "100", 3), shards=1)
+    reply = queue.wait_reply(sdk, "p2", timeout_ms=10_000)
+    assert reply is not None and reply["order"]["status"] == "filled"
+    cached = queue.cached_order(sdk, "o1")
+    assert cached is not None and cached["status"] == "filled"
+    assert queue.cached_depth(sdk, "ACME") is not None
+
+
+def test_collections_and_indexes_exist(service_env: ServiceEnv, matcher: MatcherProcess) -> None:
+    db = service_env.db()
+    names = set(db.list_collection_names())
+    assert {"orders", "open_orders", "trades", "matcher_state", "accounts", "api_keys"} <= names
+
+    def keys_of(collection: str) -> set[tuple[str, ...]]:
+        return {tuple(i["key"]) for i in db[collection].list_indexes()}
+
+    assert ("account", "created_at") in keys_of("orders")
+    assert ("symbol", "status") in keys_of("orders")
+    assert ("account", "created_at") in keys_of("open_orders")
+    assert {("symbol", "sequence"), ("bid_order_id",), ("ask_order_id",)} <= keys_of("trades")
+    assert ("key_hash",) in keys_of("api_keys")
