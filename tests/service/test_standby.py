@@ -51,7 +51,8 @@ def test_standby_takes_over_within_the_lease_time(service_env: ServiceEnv) -> No
             assert time.monotonic() - killed < 10, standby.log()
             time.sleep(0.01)
         took = time.monotonic() - killed
-        assert took <= LEASE_MS / 1000 + STANDBY_POLL_S + 0.2, f"took over after {took:.2f}s"
+        # Slack for a loaded CI machine: process start-up is not part of it (both run).
+        assert took <= LEASE_MS / 1000 + STANDBY_POLL_S + 0.5, f"took over after {took:.2f}s"
         wait_replies(client, {c.command_id for c in second}, timeout=120)
     finally:
         leader.terminate()
