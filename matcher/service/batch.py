@@ -8,6 +8,7 @@ taken by the caller and stored in the journal, so a replay yields identical even
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +20,9 @@ from lib.prices import PriceError, to_ticks
 from matcher.core import (
     CancelOrder,
     Command,
-    Event,
     MatchingEngine,
     ModifyOrder,
     OrderAccepted,
-    OrderModified,
     OrderRejected,
     OrderType,
     OrderUpdated,
@@ -35,14 +34,8 @@ from matcher.core import (
 from matcher.service.documents import OrderView, price_number, public_order, trade_doc
 from matcher.service.memory import RecentIds, RecentResults
 
+log = logging.getLogger("matcher")
 DEPTH_LEVELS = 50  # what the cache keeps: the API's /book serves up to 50 levels
-_EVENT_CODES: dict[type, str] = {
-    OrderAccepted: "A",
-    OrderRejected: "R",
-    OrderModified: "M",
-    TradeExecuted: "T",
-    OrderUpdated: "U",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +50,6 @@ class Entry:
 class BatchResult:
     entries: list[Entry]
     timestamp: int
-    events: list[Event] = field(default_factory=list)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # last state wins
     trades: list[dict[str, Any]] = field(default_factory=list)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # command_id -> reply
@@ -66,12 +58,6 @@ class BatchResult:
     sequence: int = 0
     applied: int = 0  # commands that reached the engine
     duplicates: int = 0
-
-    def compact_events(self) -> str:
-        """The events as one JSON string: [code, field values...] per event."""
-        return json.dumps(
-            [[_EVENT_CODES[type(e)], *e.values()] for e in self.events], separators=(",", ":")
-        )
 
 
 class ShardState:
@@ -102,6 +88,8 @@ class ShardState:
             if isinstance(command_id, str):
                 result.replies[command_id] = reply
                 self.results.add(command_id, reply)
+            else:
+                log.warning("stream entry %s is not a command: %s", entry.stream_id, reply["error"])
         for order_id, view in touched.items():
             spec = self.specs.get(view.symbol)
             if spec is not None:  # a place for another shard's symbol has no document
@@ -147,17 +135,8 @@ class ShardState:
         core, error = self._convert(cmd)
         if core is None:
             assert error is not None
-            if isinstance(cmd, PlaceCommand):
-                view = self._rejected_view(cmd, ts)
-                touched[cmd.order_id] = view
-                result.new_orders.add(cmd.order_id)
-                self.known_orders.add(cmd.order_id)
-                return _rejected(
-                    cmd, error.code, str(error), public_order(view.doc(self.specs[view.symbol]))
-                )
-            return _rejected(cmd, error.code, str(error))
+            return self._refuse(cmd, error.code, str(error), ts, result, touched)
         events = self.engine.execute(core, ts)
-        result.events.extend(events)
         result.applied += 1
         rejection: OrderRejected | None = None
         for event in events:
@@ -190,18 +169,8 @@ class ShardState:
                 assert isinstance(event, OrderRejected)
                 rejection = event
         if rejection is not None:
-            if isinstance(cmd, PlaceCommand) and rejection.reason != "duplicate_order_id":
-                view = self._rejected_view(cmd, ts)
-                touched[cmd.order_id] = view
-                result.new_orders.add(cmd.order_id)
-                self.known_orders.add(cmd.order_id)
-                doc = (
-                    public_order(view.doc(self.specs[view.symbol]))
-                    if view.symbol in self.specs
-                    else None
-                )
-                return _rejected(cmd, str(rejection.reason), _MESSAGES[rejection.reason], doc)
-            return _rejected(cmd, str(rejection.reason), _MESSAGES[rejection.reason])
+            reason = str(rejection.reason)
+            return self._refuse(cmd, reason, _MESSAGES[reason], ts, result, touched)
         view = self.views[cmd.order_id]
         live = self.engine.order(cmd.order_id)
         if live is not None:
@@ -255,6 +224,27 @@ class ShardState:
             ),
             None,
         )
+
+    def _refuse(
+        self,
+        cmd: PlaceCommand | ModifyCommand | CancelCommand,
+        code: str,
+        message: str,
+        ts: int,
+        result: BatchResult,
+        touched: dict[str, OrderView],
+    ) -> dict[str, Any]:
+        """The reply to a refused command. A refused place still becomes an order, in
+        status `rejected`, so that the client can look it up (except a duplicate id: that
+        order is somebody else's)."""
+        if not isinstance(cmd, PlaceCommand) or code == "duplicate_order_id":
+            return _rejected(cmd, code, message)
+        view = self._rejected_view(cmd, ts)
+        touched[cmd.order_id] = view
+        result.new_orders.add(cmd.order_id)
+        self.known_orders.add(cmd.order_id)
+        spec = self.specs.get(cmd.symbol)
+        return _rejected(cmd, code, message, None if spec is None else public_order(view.doc(spec)))
 
     def _rejected_view(self, cmd: PlaceCommand, ts: int) -> OrderView:
         spec = self.specs.get(cmd.symbol)

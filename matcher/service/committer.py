@@ -10,10 +10,7 @@ batch applied in memory but never committed is forgotten as if it had never been
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,8 +22,8 @@ from matcher.service.projector import Projector
 from matcher.service.realtime import RealtimeHook
 from matcher.service.retry import GaveUpError, retry
 from matcher.service.stream import CommandStream
+from matcher.service.worker import OrderedWorker
 
-log = logging.getLogger("matcher")
 MAX_IN_FLIGHT = 2  # applied batches waiting for their commit: one committing, one ready
 
 
@@ -38,7 +35,7 @@ class Applied:
     apply_ms: float
 
 
-class Committer:
+class Committer(OrderedWorker[Applied]):
     def __init__(
         self,
         dbs: store.Databases,
@@ -49,6 +46,7 @@ class Committer:
         lease_valid: Callable[[], bool],
         running: Callable[[], bool],
     ) -> None:
+        super().__init__("committer", MAX_IN_FLIGHT)
         self.dbs = dbs
         self.commands = commands
         self.projector = projector
@@ -56,67 +54,13 @@ class Committer:
         self.metrics = metrics
         self.lease_valid = lease_valid  # False: never insert a journal document again
         self.running = running  # False after SIGTERM: stop retrying through an outage
-        self._queue: deque[Applied] = deque()
-        self._changed = threading.Condition()
-        self._closing = False
-        self._abandoned = False
-        self.failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def submit(self, applied: Applied) -> None:
-        """Queue an applied batch; waits while MAX_IN_FLIGHT are queued (back-pressure)."""
-        with self._changed:
-            while len(self._queue) >= MAX_IN_FLIGHT and self.failed is None:
-                self._changed.wait(0.1)
-            self.check()
-            self._queue.append(applied)
-            self._changed.notify_all()
-
-    def check(self) -> None:
-        """Raise in the loop's thread what stopped the committer."""
-        if self.failed is not None:
-            raise self.failed
-
-    def close(self) -> None:
-        """Commit what is queued, then stop (a clean shutdown)."""
-        with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-        self._thread.join()
-        self.check()
-
-    def abandon(self) -> None:
-        """Stop without committing what is queued: the books are being thrown away."""
-        with self._changed:
-            self._abandoned = self._closing = True
-            self._queue.clear()
-            self._changed.notify_all()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._changed:
-                    while not self._queue and not self._closing:
-                        self._changed.wait()
-                    if not self._queue:
-                        return
-                    applied = self._queue[0]
-                self._commit(applied)
-                with self._changed:
-                    if self._queue:  # abandon() may have emptied it meanwhile
-                        self._queue.popleft()
-                    self._changed.notify_all()
-        except BaseException as exc:
-            with self._changed:
-                self.failed = exc
-                self._changed.notify_all()
+    def _handle(self, items: list[Applied]) -> None:
+        for applied in items:
+            self._commit(applied)
 
     def _retry(self, what: str, step: Callable[[], None], keep_going: Callable[[], bool]) -> None:
-        retry(what, step, lambda: keep_going() and not self._abandoned, self._count_retry)
+        retry(what, step, lambda: keep_going() and not self.abandoned, self._count_retry)
 
     def _count_retry(self) -> None:
         self.metrics.retries += 1
@@ -124,7 +68,7 @@ class Committer:
     def _commit(self, applied: Applied) -> None:
         batch, result = applied.batch, applied.result
         started = time.perf_counter()
-        if self._abandoned or not self.lease_valid():
+        if self.abandoned or not self.lease_valid():
             raise GaveUpError("the lease ran out before the commit")
         self._retry(
             "journal insert",

@@ -14,7 +14,7 @@ from typing import Any
 
 from lib.config import SymbolSpec
 from lib.prices import average_price, from_ticks, to_json_number
-from matcher.core import OrderStatus, TradeExecuted
+from matcher.core import TradeExecuted
 
 ALIVE = frozenset({"pending", "open", "partially_filled"})
 
@@ -142,7 +142,3 @@ def trade_doc(trade: TradeExecuted, spec: SymbolSpec) -> dict[str, Any]:
         "maker_order_id": trade.maker_order_id,
         "price_ticks": trade.price,
     }
-
-
-def status_text(status: OrderStatus) -> str:
-    return str(status.value)

@@ -25,14 +25,6 @@ Doc = dict[str, Any]
 SAME_ORDER = "="  # in a journalled reply: the order object is the batch's final document
 
 
-def _dereference(replies: dict[str, Doc], orders: list[Doc]) -> dict[str, Doc]:
-    final = {doc["_id"]: doc for doc in orders}
-    for reply in replies.values():
-        if reply.get("order") == SAME_ORDER:
-            reply["order"] = public_order(final[reply["order_id"]])
-    return replies
-
-
 def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
@@ -51,6 +43,13 @@ class JournalBatch:
     replies: dict[str, Doc]
     depth: dict[str, Doc]
     committed_at: float = field(default_factory=time.monotonic, compare=False)
+    # Each order's public object (what clients see), built once for the journal's replies
+    # and the Redis order cache alike.
+    public_orders: dict[str, Doc] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        public = {doc["_id"]: public_order(doc) for doc in self.orders}
+        object.__setattr__(self, "public_orders", public)
 
     @property
     def last_stream_id(self) -> str:
@@ -89,26 +88,27 @@ class JournalBatch:
     def _replies_by_reference(self) -> dict[str, Doc]:
         """The replies, with SAME_ORDER for an order object equal to the order's final
         document in this batch: most are, and they were ~40 % of the journal's bytes."""
-        final = {doc["_id"]: doc for doc in self.orders}
         slim: dict[str, Doc] = {}
         for command_id, reply in self.replies.items():
             order = reply.get("order")
-            full = final.get(reply.get("order_id")) if order is not None else None
-            same = full is not None and public_order(full) == order
+            same = order is not None and self.public_orders.get(reply["order_id"]) == order
             slim[command_id] = {**reply, "order": SAME_ORDER} if same else reply
         return slim
 
     @classmethod
     def from_document(cls, doc: Doc) -> JournalBatch:
-        orders: list[Doc] = orjson.loads(doc["orders"])
-        return cls(
+        batch = cls(
             shard=int(doc["shard"]),
             batch=int(doc["batch"]),
             stream_ids=[str(i) for i in doc["stream_ids"]],
             sequence=int(doc["sequence"]),
-            orders=orders,
+            orders=orjson.loads(doc["orders"]),
             new_orders=set(doc["new_orders"]),
             trades=orjson.loads(doc["trades"]),
-            replies=_dereference(orjson.loads(doc["replies"]), orders),
+            replies=orjson.loads(doc["replies"]),
             depth=orjson.loads(doc["depth"]),
         )
+        for reply in batch.replies.values():
+            if reply.get("order") == SAME_ORDER:
+                reply["order"] = batch.public_orders[reply["order_id"]]
+        return batch

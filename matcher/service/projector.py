@@ -16,13 +16,14 @@ progress document, and recovery projects them before the books are rebuilt.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from pymongo.database import Database
 
 from matcher.service import store
 from matcher.service.journal import JournalBatch
@@ -30,8 +31,8 @@ from matcher.service.metrics import Metrics
 from matcher.service.order_writer import OrderWriter
 from matcher.service.retry import GaveUpError, retry
 from matcher.service.store import ShardProgress
+from matcher.service.worker import OrderedWorker
 
-log = logging.getLogger("matcher")
 Doc = dict[str, Any]
 # Bounds in commands, not batches: under light load a batch is one or two commands.
 MAX_BACKLOG = 50_000  # commands queued: bounds memory and what recovery may have to redo
@@ -44,7 +45,37 @@ PROJECTOR_NICE = 10
 PRUNE_EVERY_S = 60.0  # between two deletions of old journal documents
 
 
-class Projector:
+@dataclass(frozen=True, slots=True)
+class ProjectionRound:
+    """Batches merged into one round of writes: every trade, and each order's last state
+    (an order touched by several batches is written once)."""
+
+    trades: list[Doc]
+    orders: list[Doc]
+    new_orders: set[str]
+    progress: ShardProgress  # where the shard stands once the round is written
+
+    @classmethod
+    def of(cls, batches: list[JournalBatch]) -> ProjectionRound:
+        orders: dict[str, Doc] = {}
+        new_orders: set[str] = set()
+        trades: list[Doc] = []
+        for batch in batches:
+            for doc in batch.orders:
+                orders[doc["_id"]] = doc
+            new_orders |= batch.new_orders
+            trades.extend(batch.trades)
+        last = batches[-1]
+        progress = ShardProgress(last.batch, last.last_stream_id, last.sequence)
+        return cls(trades, list(orders.values()), new_orders, progress)
+
+    def write(self, db: Database[Doc], orders: OrderWriter) -> None:
+        """Idempotent: a round cut short is simply written again."""
+        store.insert_trades(db, self.trades)
+        orders.write(self.orders, self.new_orders)
+
+
+class Projector(OrderedWorker[JournalBatch]):
     def __init__(
         self,
         dbs: store.Databases,
@@ -54,6 +85,7 @@ class Projector:
         metrics: Metrics,
         journal_kept_s: int,
     ) -> None:
+        super().__init__("projector", MAX_BACKLOG)
         self.db = dbs.main
         self.journal = dbs.journal
         self.shard = shard
@@ -65,113 +97,57 @@ class Projector:
         # redoes only unprojected ones and reads this much history for the dedupe memory).
         self.journal_kept_s = journal_kept_s
         self._pruned_at = time.monotonic()
-        self._backlog: deque[JournalBatch] = deque()
-        self._queued = 0  # commands in the backlog
-        self._changed = threading.Condition()
-        self._closing = False
-        self._abandoned = False
-        self.failed: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
+    def submit(self, item: JournalBatch) -> None:
+        super().submit(item)
+        self.metrics.projection_backlog = len(self._queue)
 
-    def submit(self, batch: JournalBatch) -> None:
-        """Queue a committed batch; waits while the backlog is full (back-pressure)."""
-        with self._changed:
-            while self._queued >= MAX_BACKLOG and self.failed is None:
-                self._changed.wait(0.1)
-            if self.failed is not None:
-                raise GaveUpError(f"projector stopped: {self.failed}")
-            self._backlog.append(batch)
-            self._queued += len(batch.stream_ids)
-            self.metrics.projection_backlog = len(self._backlog)
-            self._changed.notify_all()
+    def _size(self, item: JournalBatch) -> int:
+        return len(item.stream_ids)  # commands: under light load a batch is one or two
 
-    def close(self, timeout: float = 60.0) -> bool:
-        """Project what is queued, then stop; False if that did not finish in time."""
-        with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-        self._thread.join(timeout)
-        return not self._thread.is_alive() and not self._backlog
-
-    def abandon(self) -> None:
-        """Stop without writing what is queued (the lease is gone: recovery redoes it)."""
-        with self._changed:
-            self._abandoned = self._closing = True
-            self._backlog.clear()
-            self._queued = 0
-            self._changed.notify_all()
-        self._thread.join(30)
-
-    def _run(self) -> None:
+    def _on_start(self) -> None:
         # Linux nices threads one by one: the loop, which clients wait for, gets the CPU
         # first when both want it.
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PROJECTOR_NICE)
-        try:
-            while True:
-                with self._changed:
-                    while not self._backlog and not self._closing:
-                        self._changed.wait()
-                    if not self._backlog:
-                        return
-                    deadline = self._backlog[0].committed_at + ROUND_DELAY_S
-                    while (
-                        not self._closing
-                        and self._queued < MAX_ROUND
-                        and (left := deadline - time.monotonic()) > 0
-                    ):
-                        self._changed.wait(left)
-                    round_ = self._next_round()
-                self._project(round_)
-                with self._changed:
-                    for _ in round_:
-                        if self._backlog:  # abandon() may have emptied it meanwhile
-                            self._queued -= len(self._backlog.popleft().stream_ids)
-                    self.metrics.projection_backlog = len(self._backlog)
-                    self._changed.notify_all()
-        except BaseException as exc:  # surfaces in the loop through submit()
-            log.error("projector stopped: %s", exc)
-            with self._changed:
-                self.failed = exc
-                self._changed.notify_all()
 
-    def _next_round(self) -> list[JournalBatch]:
-        """The oldest waiting batches, up to MAX_ROUND commands (at least one batch)."""
+    def _take(self) -> list[JournalBatch]:
+        """Wait up to ROUND_DELAY_S for more batches, then the oldest, up to MAX_ROUND
+        commands (at least one batch)."""
+        deadline = self._queue[0].committed_at + ROUND_DELAY_S
+        while (
+            not self._closing
+            and self.queued < MAX_ROUND
+            and (left := deadline - time.monotonic()) > 0
+        ):
+            self._changed.wait(left)
         round_: list[JournalBatch] = []
         commands = 0
-        for batch in self._backlog:
+        for batch in self._queue:
             if round_ and commands + len(batch.stream_ids) > MAX_ROUND:
                 break
             round_.append(batch)
             commands += len(batch.stream_ids)
         return round_
 
+    def _handle(self, items: list[JournalBatch]) -> None:
+        self._project(items)
+        self.metrics.projection_backlog = len(self._queue) - len(items)
+
     def _project(self, batches: list[JournalBatch]) -> None:
         started = time.perf_counter()
-        orders: dict[str, Doc] = {}
-        new_orders: set[str] = set()
-        trades: list[Doc] = []
-        for batch in batches:
-            for doc in batch.orders:
-                orders[doc["_id"]] = doc  # the last state wins
-            new_orders |= batch.new_orders
-            trades.extend(batch.trades)
+        round_ = ProjectionRound.of(batches)
         last = batches[-1]
-        progress = ShardProgress(last.batch, last.last_stream_id, last.sequence)
 
         def step(what: str, write: Callable[[], None]) -> None:
-            if self._abandoned or not self.may_write():
+            if self.abandoned or not self.may_write():
                 raise GaveUpError(f"{what}: no longer the shard's writer")
-            retry(what, write, lambda: self.may_write() and not self._abandoned, self._count_retry)
+            retry(what, write, lambda: self.may_write() and not self.abandoned, self._count_retry)
 
-        step("trades projection", lambda: store.insert_trades(self.db, trades))
-        step("orders projection", lambda: self.orders.write(list(orders.values()), new_orders))
+        step("projections", lambda: round_.write(self.db, self.orders))
         step(
             "progress",
-            lambda: store.write_progress(self.db, self.shard, progress, self.token),
+            lambda: store.write_progress(self.db, self.shard, round_.progress, self.token),
         )
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             before = time.time_ns() - self.journal_kept_s * 10**9

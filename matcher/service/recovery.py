@@ -1,9 +1,9 @@
 """Start-up recovery of one shard: finish committed batches, rebuild the books, dedupe memory.
 
 Each step is idempotent, so a crash at any point of recovery just means it runs again:
-1. every journal batch after the last one marked applied (`matcher_state`) gets its
-   projections redone (trades, orders), then the progress document is moved past it;
-   those batches and the last one marked applied get their Redis side redone too;
+1. the journal batches after the last one marked projected (`matcher_state`) are
+   projected again, in one round (trades, orders), and the progress document moves past
+   them; those batches and the last one marked projected get their Redis side redone too;
 2. the books are rebuilt from the open orders in MongoDB, in their original time
    priority, and the engine continues from the journal's sequence;
 3. the dedupe memory (command replies, known order ids, recently ended orders) is
@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.database import Database
-
 from lib.config import SymbolSpec
 from lib.prices import to_ticks
 from matcher.core import Instrument, MatchingEngine, RestingOrder, Side, TimeInForce
@@ -29,6 +27,7 @@ from matcher.service.batch import ShardState
 from matcher.service.documents import OrderView
 from matcher.service.journal import JournalBatch
 from matcher.service.order_writer import OrderWriter
+from matcher.service.projector import ProjectionRound
 from matcher.service.store import ShardProgress
 
 log = logging.getLogger("matcher")
@@ -54,11 +53,6 @@ def new_state(shard: int, specs: dict[str, SymbolSpec]) -> ShardState:
     return ShardState(shard, specs, MatchingEngine(instruments(specs), f"T{shard}-"))
 
 
-def redo_projections(db: Database[Doc], writer: OrderWriter, batch: JournalBatch) -> None:
-    store.insert_trades(db, batch.trades)
-    writer.write(batch.orders, batch.new_orders)
-
-
 def recover(
     dbs: store.Databases,
     shard: int,
@@ -77,11 +71,11 @@ def recover(
     ]
     unpublished = [b for b in recent if b.batch >= progress.last_batch]
     redone = [b for b in recent if b.batch > progress.last_batch]
-    for batch in redone:
-        redo_projections(db, writer, batch)
-        progress = ShardProgress(batch.batch, batch.last_stream_id, batch.sequence)
-        store.write_progress(db, shard, progress, token)
     if redone:
+        round_ = ProjectionRound.of(redone)
+        round_.write(db, writer)
+        progress = round_.progress
+        store.write_progress(db, shard, progress, token)
         log.info("recovery: redid the projections of %d committed batches", len(redone))
 
     state = new_state(shard, specs)

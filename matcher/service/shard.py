@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from lib import keys
 from lib.config import Settings
@@ -80,12 +79,10 @@ class ShardService:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.redis = stream.connect(settings.need("redis_url"))
         self.dbs = store.connect(settings.need("mongodb_uri"), settings.mongodb_db)
-        self.db = self.dbs.main
         self.realtime = realtime or NoRealtime()
         self.metrics = metrics or Metrics(options.shard)
         self.metrics.consumer = self.token
         self.stopping = threading.Event()
-        self.state: ShardState | None = None  # the engine, while this process leads
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave `run` (safe from a signal handler)."""
@@ -112,7 +109,6 @@ class ShardService:
                 log.error("fenced out: %s; exiting so that only one writer remains", exc)
                 return 3
             finally:
-                self.state = None
                 lease.release()
                 self.metrics.lease_holder = ""
         self.metrics.role = "stopped"
@@ -132,7 +128,7 @@ class ShardService:
     def _lead(self, lease: Lease) -> None:
         self.metrics.role = "recovering"
         commands = CommandStream(self.redis, self.shard, self.token)
-        writer = OrderWriter(self.db)
+        writer = OrderWriter(self.dbs.main)
 
         def leading() -> bool:
             return self._go() and lease.valid()
@@ -151,10 +147,7 @@ class ShardService:
         for batch in recovered.unpublished:
             self._retry("republish a recovered batch", partial(commands.publish, batch), leading)
         depth = {s: state.depth_snapshot(s, time.time_ns()) for s in self.specs}
-        self._retry(
-            "publish depth", lambda: commands.publish(_depth_only(depth), ack=False), leading
-        )
-        self.state = state
+        self._retry("publish depth", lambda: commands.publish_depth(depth), leading)
         # What recovery built lives as long as the books: keep it out of the collector's
         # generations so full collections stay short.
         gc.collect()
@@ -180,7 +173,7 @@ class ShardService:
             committer.abandon()
             projector.abandon()
             raise
-        if not projector.close():
+        if not projector.close(timeout=60):
             log.warning("stopping with projections still queued; recovery will redo them")
 
     def _serve(
@@ -241,7 +234,3 @@ class ShardService:
         apply_ms = (time.perf_counter() - started) * 1000
         committer.submit(Applied(batch, result, journal, apply_ms))
         return ShardProgress(batch.batch, batch.last_stream_id, batch.sequence)
-
-
-def _depth_only(depth: dict[str, dict[str, Any]]) -> JournalBatch:
-    return JournalBatch(0, 0, [], 0, [], set(), [], {}, depth)

@@ -1,12 +1,15 @@
 """MongoDB side of the matcher: collections, the journal, projections, the shard's state.
 
 Every write here is idempotent or fenced, so recovery may repeat any of them:
-- `journal`: one document per batch, `_id` "{shard}:{batch}" - the unique id is the fence
-  that stops a stale writer (DuplicateKeyError -> FencedOutError);
+- `journal` (in its own database, see Databases): one document per batch, `_id`
+  "{shard}:{batch}" - the unique id is the fence that stops a stale writer
+  (DuplicateKeyError -> FencedOutError);
 - `trades`: insert_many(ordered=False); a duplicate key on replay means "already there";
 - `open_orders` (live) and `orders` (ended, written once): last state wins, see OrderWriter;
-- `matcher_state`: {_id: "shard:N", last_batch, last_stream_id, sequence} - a batch is
-  *applied* once this document names it (see docs/MATCHER.md for why not journal.applied).
+- `matcher_state`: {_id: "shard:N", last_batch, last_stream_id, sequence} - a batch's
+  projections are written once this document names it or a later one. Progress lives
+  here rather than as a flag on each journal document: one small document to update,
+  where a flag would be an update of the (large, scanned on FerretDB) journal.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import redis
 
 from lib import keys
 from matcher.service.batch import Entry
-from matcher.service.documents import public_order
 from matcher.service.journal import JournalBatch
 
 MAX_CLAIM_ROUNDS = 10_000
@@ -102,13 +101,14 @@ class CommandStream:
                 return int(lag) + int(group.get("pending") or 0)
         return 0
 
-    def publish(self, batch: JournalBatch, ack: bool = True) -> None:
+    def publish(self, batch: JournalBatch) -> None:
         """One pipeline: order and depth caches, replies, then XACK and XTRIM MINID.
 
         Every entry below the batch's last id has been committed or skipped, so trimming
         up to it never drops a command that still has to be applied.
         """
-        cached = [(keys.order(doc["_id"]), _order_json(doc)) for doc in batch.orders]
+        # The order cache holds the public object plus `account` (the API checks ownership).
+        cached = [(keys.order(i), _json(order)) for i, order in batch.public_orders.items()]
         cached += [
             (keys.depth(symbol), _json(snapshot)) for symbol, snapshot in batch.depth.items()
         ]
@@ -123,10 +123,14 @@ class CommandStream:
                       *(v for _, v in cached), *(v for _, v in replies)],
                 client=pipe,
             )  # fmt: skip
-        if ack:
-            pipe.xack(self.stream, self.group, *batch.stream_ids)
-            pipe.xtrim(self.stream, minid=batch.last_stream_id, approximate=False)
+        pipe.xack(self.stream, self.group, *batch.stream_ids)
+        pipe.xtrim(self.stream, minid=batch.last_stream_id, approximate=False)
         pipe.execute()
+
+    def publish_depth(self, depth: dict[str, dict[str, Any]]) -> None:
+        """The depth cache of every book, as recovery rebuilt them."""
+        if depth:  # a shard may own no symbol
+            self.client.mset({keys.depth(sym): _json(snap) for sym, snap in depth.items()})
 
     def ack(self, stream_ids: list[str]) -> None:
         self.client.xack(self.stream, self.group, *stream_ids)
@@ -156,8 +160,3 @@ return #KEYS
 
 def _json(value: object) -> bytes:
     return orjson.dumps(value)
-
-
-def _order_json(doc: dict[str, Any]) -> bytes:
-    """The cached order: the public object plus `account` (the API checks ownership)."""
-    return orjson.dumps(public_order(doc))

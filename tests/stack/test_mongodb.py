@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, InsertOne, MongoClient, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 Doc = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def client(mongodb_uri: str) -> Iterator[MongoClient[Doc]]:
-    mongo: MongoClient[Doc] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
-    with mongo:
-        yield mongo
-
-
-@pytest.fixture
-def db(client: MongoClient[Doc]) -> Iterator[Database[Doc]]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    client.drop_database(name)
 
 
 def test_insert_many_then_find_with_filter_sort_and_limit(db: Database[Doc]) -> None:

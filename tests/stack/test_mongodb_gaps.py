@@ -7,8 +7,6 @@ starts failing, the server changed: update docs/MONGODB.md with it.
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +21,6 @@ from devstack.ferretdb import ferretdb_binary
 from devstack.services import ferretdb_server
 
 Doc = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def client(mongodb_uri: str) -> Iterator[MongoClient[Doc]]:
-    mongo: MongoClient[Doc] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
-    with mongo:
-        yield mongo
-
-
-@pytest.fixture
-def db(client: MongoClient[Doc]) -> Iterator[Database[Doc]]:
-    name = f"gaps_{uuid.uuid4().hex[:12]}"
-    yield client[name]
-    client.drop_database(name)
 
 
 @pytest.fixture
