@@ -32,7 +32,7 @@ from matcher.core import (
     TradeExecuted,
 )
 from matcher.service.documents import OrderView, price_number, public_order, trade_doc
-from matcher.service.memory import RecentIds, RecentResults
+from matcher.service.memory import DedupeMemory, Remembered
 
 log = logging.getLogger("matcher")
 DEPTH_LEVELS = 50  # what the cache keeps: the API's /book serves up to 50 levels
@@ -55,6 +55,9 @@ class BatchResult:
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # command_id -> reply
     new_orders: set[str] = field(default_factory=set)  # first seen in this batch
     depth: dict[str, dict[str, Any]] = field(default_factory=dict)  # symbol -> snapshot
+    remembered: list[Remembered] = field(default_factory=list)  # for the dedupe memory
+    dedupe_floor: int = -1  # the memory's floor and newest after this batch
+    received_newest: int = 0
     sequence: int = 0
     applied: int = 0  # commands that reached the engine
     duplicates: int = 0
@@ -68,26 +71,28 @@ class ShardState:
         shard: int,
         specs: dict[str, SymbolSpec],
         engine: MatchingEngine,
-        results: RecentResults | None = None,
-        known_orders: RecentIds | None = None,
+        memory: DedupeMemory | None = None,
     ) -> None:
         self.shard = shard
         self.specs = specs
         self.engine = engine
         self.views: dict[str, OrderView] = {}  # live orders (plus this batch's touched)
-        self.results = results or RecentResults()
-        self.known_orders = known_orders or RecentIds()
+        self.memory = memory or DedupeMemory()
 
-    def apply(self, entries: list[Entry], timestamp: int) -> BatchResult:
+    def apply(
+        self, entries: list[Entry], timestamp: int, refuse: frozenset[str] = frozenset()
+    ) -> BatchResult:
+        """Apply `entries` in order; those whose stream id is in `refuse` are refused as
+        too large to commit (they were found so when applied alone, see ShardService)."""
         result = BatchResult(entries, timestamp)
         touched: dict[str, OrderView] = {}
         symbols: set[str] = set()
         for entry in entries:
-            reply = self._apply_one(entry.raw, timestamp, result, touched, symbols)
+            too_large = entry.stream_id in refuse
+            reply = self._apply_one(entry.raw, timestamp, result, touched, symbols, too_large)
             command_id = reply.get("command_id")
             if isinstance(command_id, str):
                 result.replies[command_id] = reply
-                self.results.add(command_id, reply)
             else:
                 log.warning("stream entry %s is not a command: %s", entry.stream_id, reply["error"])
         for order_id, view in touched.items():
@@ -99,6 +104,7 @@ class ShardState:
         for symbol in sorted(symbols):
             result.depth[symbol] = self.depth_snapshot(symbol, timestamp)
         result.sequence = self.engine.sequence
+        result.dedupe_floor, result.received_newest = self.memory.floor, self.memory.newest
         return result
 
     def depth_snapshot(self, symbol: str, timestamp: int) -> dict[str, Any]:
@@ -121,17 +127,42 @@ class ShardState:
         result: BatchResult,
         touched: dict[str, OrderView],
         symbols: set[str],
+        too_large: bool,
     ) -> dict[str, Any]:
         try:
             cmd = parse_command(raw)
         except ValidationError as exc:
             return _invalid_command(raw, exc)
-        first = self.results.get(cmd.command_id)
+        memory = self.memory
+        first = memory.reply(cmd.command_id)
         if first is not None:
             result.duplicates += 1
             return first  # a retried command gets the first result, never a second effect
-        if isinstance(cmd, PlaceCommand) and cmd.order_id in self.known_orders:
-            return _rejected(cmd, "duplicate_order_id", "order_id is already used")
+        if memory.is_stale(cmd.received_at):
+            return _rejected(cmd, "stale_command", _MESSAGES["stale_command"])
+        created = len(result.new_orders)
+        reply = self._execute(cmd, ts, result, touched, symbols, too_large)
+        order_id = cmd.order_id if len(result.new_orders) > created else None
+        remembered = Remembered(cmd.command_id, cmd.received_at, order_id)
+        memory.remember(remembered, reply, ts // 1_000_000)
+        result.remembered.append(remembered)
+        return reply
+
+    def _execute(
+        self,
+        cmd: PlaceCommand | ModifyCommand | CancelCommand,
+        ts: int,
+        result: BatchResult,
+        touched: dict[str, OrderView],
+        symbols: set[str],
+        too_large: bool,
+    ) -> dict[str, Any]:
+        if isinstance(cmd, PlaceCommand) and (
+            cmd.order_id in self.views or self.memory.knows_order(cmd.order_id)
+        ):
+            return _rejected(cmd, "duplicate_order_id", _MESSAGES["duplicate_order_id"])
+        if too_large:
+            return self._refuse(cmd, "too_large", _MESSAGES["too_large"], ts, result, touched)
         core, error = self._convert(cmd)
         if core is None:
             assert error is not None
@@ -163,7 +194,6 @@ class ShardState:
             elif kind is OrderAccepted:
                 assert isinstance(event, OrderAccepted)
                 self.views[event.order_id] = _accepted_view(event)
-                self.known_orders.add(event.order_id)
                 result.new_orders.add(event.order_id)
             elif kind is OrderRejected:
                 assert isinstance(event, OrderRejected)
@@ -242,7 +272,6 @@ class ShardState:
         view = self._rejected_view(cmd, ts)
         touched[cmd.order_id] = view
         result.new_orders.add(cmd.order_id)
-        self.known_orders.add(cmd.order_id)
         spec = self.specs.get(cmd.symbol)
         return _rejected(cmd, code, message, None if spec is None else public_order(view.doc(spec)))
 
@@ -338,4 +367,6 @@ _MESSAGES: dict[str, str] = {
     "invalid_post_only": "post-only needs a GTC limit order",
     "nothing_to_modify": "give a new price or quantity",
     "post_only_would_cross": "a post-only order may not cross the spread",
+    "stale_command": "command is older than the dedupe window and may be a late duplicate",
+    "too_large": "the command's effects are too large to commit",
 }

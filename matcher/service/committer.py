@@ -13,10 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from matcher.service import store
+from bson.errors import InvalidDocument
+
+from matcher.service import faults, store
 from matcher.service.batch import BatchResult
 from matcher.service.journal import JournalBatch
+from matcher.service.lease import Lease
 from matcher.service.metrics import Metrics
 from matcher.service.projector import Projector
 from matcher.service.realtime import RealtimeHook
@@ -27,11 +31,21 @@ from matcher.service.worker import OrderedWorker
 MAX_IN_FLIGHT = 2  # applied batches waiting for their commit: one committing, one ready
 
 
+class UncommittableError(Exception):
+    """A batch that can never be committed as it is (too large for the store): the loop
+    applies its commands again one by one, and refuses the one that still cannot be."""
+
+    def __init__(self, stream_ids: list[str], why: str) -> None:
+        super().__init__(f"{len(stream_ids)} commands cannot be committed together: {why}")
+        self.stream_ids = stream_ids
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     batch: JournalBatch
     result: BatchResult
-    journal: dict[str, object]
+    journal: dict[str, Any]
+    parts: list[dict[str, Any]]
     apply_ms: float
 
 
@@ -43,7 +57,7 @@ class Committer(OrderedWorker[Applied]):
         projector: Projector,
         realtime: RealtimeHook,
         metrics: Metrics,
-        lease_valid: Callable[[], bool],
+        lease: Lease,
         running: Callable[[], bool],
     ) -> None:
         super().__init__("committer", MAX_IN_FLIGHT)
@@ -52,7 +66,7 @@ class Committer(OrderedWorker[Applied]):
         self.projector = projector
         self.realtime = realtime
         self.metrics = metrics
-        self.lease_valid = lease_valid  # False: never insert a journal document again
+        self.lease = lease  # invalid: never insert a journal document again
         self.running = running  # False after SIGTERM: stop retrying through an outage
 
     def _handle(self, items: list[Applied]) -> None:
@@ -68,17 +82,25 @@ class Committer(OrderedWorker[Applied]):
     def _commit(self, applied: Applied) -> None:
         batch, result = applied.batch, applied.result
         started = time.perf_counter()
-        if self.abandoned or not self.lease_valid():
+        lease = self.lease
+        if self.abandoned or not lease.valid():
             raise GaveUpError("the lease ran out before the commit")
-        self._retry(
-            "journal insert",
-            lambda: store.insert_journal(self.dbs.journal, applied.journal),
-            lambda: self.lease_valid() and self.running(),
-        )
+        faults.at("apply")
+
+        def insert() -> None:
+            try:
+                store.insert_journal(self.dbs, applied.journal, applied.parts, lease.writes_allowed)
+            except InvalidDocument as exc:  # pymongo's DocumentTooLarge is one
+                raise UncommittableError(batch.stream_ids, str(exc)) from exc
+
+        self._retry("journal insert", insert, lambda: lease.valid() and self.running())
+        faults.at("journal")
         committed = time.perf_counter()
         # Committed. Every later step is redone from the journal by recovery if this
-        # process dies, so they retry through outages for as long as it runs.
+        # process dies, so they retry through outages for as long as it runs and leads
+        # (the script refuses once another stint holds the lease: LeaseLostError).
         self._retry("publish to Redis", lambda: self.commands.publish(batch), self.running)
+        faults.at("publish")
         self.realtime.publish(batch.trades, batch.depth)
         published = time.perf_counter()
         self.projector.submit(batch)  # orders/trades projections, off the matching path

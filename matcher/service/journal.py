@@ -5,6 +5,11 @@ MongoDB-compatible store). The projections, the Redis cache, the replies and the
 acknowledgements are all derived from it, so recovery can repeat them from here alone.
 Bulky parts are stored as JSON text: the store never queries inside them, and one string
 field is far cheaper to write on FerretDB than thousands of nested documents.
+
+A batch whose payload would not fit one document (MongoDB's limit is 16 MB; one market
+order sweeping 20,000 resting orders gets there) is written as parts first, in
+`journal_parts`, then the batch document that names them: that last insert is still the
+one atomic commit point, and parts without a batch document are ignored and pruned.
 """
 
 from __future__ import annotations
@@ -17,16 +22,16 @@ import orjson
 
 from matcher.service.batch import BatchResult
 from matcher.service.documents import public_order
+from matcher.service.memory import Remembered
 from matcher.service.store import journal_id
 
 Doc = dict[str, Any]
+INLINE_BYTES = 4 * 1024 * 1024  # a payload up to this size stays in the batch document
+PART_BYTES = 8 * 1024 * 1024  # larger ones go to parts of this size (under 16 MB with BSON)
+PAYLOAD_FIELDS = ("orders", "trades", "replies", "depth", "remembered")
 
 
 SAME_ORDER = "="  # in a journalled reply: the order object is the batch's final document
-
-
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,9 @@ class JournalBatch:
     trades: list[Doc]
     replies: dict[str, Doc]
     depth: dict[str, Doc]
+    remembered: list[Remembered] = field(default_factory=list)
+    dedupe_floor: int = -1
+    received_newest: int = 0
     committed_at: float = field(default_factory=time.monotonic, compare=False)
     # Each order's public object (what clients see), built once for the journal's replies
     # and the Redis order cache alike.
@@ -67,10 +75,14 @@ class JournalBatch:
             trades=result.trades,
             replies=result.replies,
             depth=result.depth,
+            remembered=result.remembered,
+            dedupe_floor=result.dedupe_floor,
+            received_newest=result.received_newest,
         )
 
-    def document(self, writer: str, timestamp: int) -> Doc:
-        return {
+    def documents(self, writer: str, timestamp: int) -> tuple[Doc, list[Doc]]:
+        """The batch document and, for a large batch, the parts to insert before it."""
+        doc: Doc = {
             "_id": journal_id(self.shard, self.batch),
             "shard": self.shard,
             "batch": self.batch,
@@ -79,11 +91,34 @@ class JournalBatch:
             "sequence": self.sequence,
             "stream_ids": self.stream_ids,
             "new_orders": sorted(self.new_orders),
-            "orders": _dumps(self.orders),
-            "trades": _dumps(self.trades),
-            "replies": _dumps(self._replies_by_reference()),
-            "depth": _dumps(self.depth),
+            # What recovery and pruning query: the dedupe memory's state after the batch,
+            # and the newest received_at of its commands.
+            "dedupe_floor": self.dedupe_floor,
+            "received_newest": self.received_newest,
+            "received_max": max((r.received_at for r in self.remembered), default=0),
         }
+        payload = {
+            "orders": self.orders,
+            "trades": self.trades,
+            "replies": self._replies_by_reference(),
+            "depth": self.depth,
+            "remembered": [[r.command_id, r.received_at, r.order_id] for r in self.remembered],
+        }
+        encoded = {name: orjson.dumps(value) for name, value in payload.items()}
+        if sum(map(len, encoded.values())) <= INLINE_BYTES:
+            return doc | {name: data.decode() for name, data in encoded.items()}, []
+        blob = orjson.dumps(payload)
+        parts = [
+            {
+                "_id": f"{doc['_id']}:{writer}:{k}",
+                "shard": self.shard,
+                "batch": self.batch,
+                "timestamp": timestamp,
+                "data": blob[start : start + PART_BYTES],
+            }
+            for k, start in enumerate(range(0, len(blob), PART_BYTES))
+        ]
+        return doc | {"parts": [p["_id"] for p in parts]}, parts
 
     def _replies_by_reference(self) -> dict[str, Doc]:
         """The replies, with SAME_ORDER for an order object equal to the order's final
@@ -95,18 +130,35 @@ class JournalBatch:
             slim[command_id] = {**reply, "order": SAME_ORDER} if same else reply
         return slim
 
+    @staticmethod
+    def payload_bytes(doc: Doc, parts: list[Doc]) -> int:
+        """How much a batch's journal payload weighs (what a commit has to write)."""
+        inline = sum(len(doc[name]) for name in PAYLOAD_FIELDS if name in doc)
+        return inline + sum(len(part["data"]) for part in parts)
+
     @classmethod
-    def from_document(cls, doc: Doc) -> JournalBatch:
+    def from_document(cls, doc: Doc, parts: list[bytes] | None = None) -> JournalBatch:
+        """Read a batch document back; `parts`: the data of its parts, in order."""
+        if "parts" in doc:
+            if parts is None or len(parts) != len(doc["parts"]):
+                raise ValueError(f"journal batch {doc['_id']}: parts missing")
+            payload = orjson.loads(b"".join(parts))
+        else:
+            payload = {name: orjson.loads(doc[name]) for name in PAYLOAD_FIELDS if name in doc}
         batch = cls(
             shard=int(doc["shard"]),
             batch=int(doc["batch"]),
             stream_ids=[str(i) for i in doc["stream_ids"]],
             sequence=int(doc["sequence"]),
-            orders=orjson.loads(doc["orders"]),
+            orders=payload["orders"],
             new_orders=set(doc["new_orders"]),
-            trades=orjson.loads(doc["trades"]),
-            replies=orjson.loads(doc["replies"]),
-            depth=orjson.loads(doc["depth"]),
+            trades=payload["trades"],
+            replies=payload["replies"],
+            depth=payload["depth"],
+            # .get: a journal written before the dedupe rule remembered nothing.
+            remembered=[Remembered(c, int(r), o) for c, r, o in payload.get("remembered", [])],
+            dedupe_floor=int(doc.get("dedupe_floor", -1)),
+            received_newest=int(doc.get("received_newest", 0)),
         )
         for reply in batch.replies.values():
             if reply.get("order") == SAME_ORDER:

@@ -3,18 +3,29 @@
 acquire: SET key token NX PX lease_ms. renew (every renew_ms, in a thread of its own so a
 slow MongoDB commit never delays it): a Lua compare-and-renew that extends the key only if
 it still holds our token. The holder may write only while `valid()`: until the last
-successful renewal's start + lease_ms - margin. A renewal that finds another token means
-the lease is lost for good: stop writing at once. A renewal that cannot reach Redis just
-lets `valid()` run out; the journal's unique batch ids fence out anything that slips by.
+successful renewal's start + lease_ms - margin. A renewal that finds another token, or no
+key at all, means the lease is lost for good: once it has expired somebody else may have
+led (and left) meanwhile, so the holder must recover again rather than carry on. A
+renewal that cannot reach Redis just lets `valid()` run out.
+
+The token is new for every leadership stint (see `stint_token`): the Redis scripts, the
+journal's writer field and the progress document's epoch all fence by it, so a process
+that lost the lease and won it back can never mistake its old stint's late writes for
+its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
+from collections.abc import Iterator
 
+import pymongo
 import redis
 
 from lib import keys
@@ -22,15 +33,11 @@ from matcher.service.retry import TRANSIENT
 
 log = logging.getLogger("matcher")
 
-# 1: renewed; 2: the key had expired (e.g. Redis restarted) and we set it again; 0: other owner.
+# 1: renewed; 0: the key holds another token or has expired - lost either way.
 _RENEW = """
-local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
-elseif not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 2
 end
 return 0
 """
@@ -38,6 +45,15 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+class LeaseLostError(Exception):
+    """This stint may no longer write for the shard; drop the state and stand by."""
+
+
+def stint_token() -> str:
+    """A fresh writer identity for one leadership stint: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Lease:
@@ -70,6 +86,19 @@ class Lease:
         if not self.held or self.lost:
             return 0
         return max(0, int((self._valid_until - time.monotonic()) * 1000))
+
+    @contextlib.contextmanager
+    def writes_allowed(self) -> Iterator[None]:
+        """A MongoDB write in here is never sent once the lease has run out: pymongo checks
+        this deadline (client-side operation timeout) just before it sends the command,
+        so a writer paused past its lease finds its next write refused, not applied after
+        its successor's. The MongoDB side of the fence (store.Fence); the Redis side is in
+        the scripts. Used around each single driver call: the lease is renewed meanwhile."""
+        left = self.remaining_ms() / 1000
+        if left <= 0:
+            raise LeaseLostError("the lease ran out before a write")
+        with pymongo.timeout(left):
+            yield
 
     def holder(self) -> str | None:
         try:
@@ -111,10 +140,8 @@ class Lease:
             return
         if outcome == 0:
             self.lost = True
-            log.error("lease lost: another matcher holds %s", self.key)
+            log.error("lease lost: %s expired or is held by another matcher", self.key)
             return
-        if outcome == 2:
-            log.warning("lease had expired and was taken again; the journal fence decides")
         self._valid_until = started + (self.lease_ms - self.margin_ms) / 1000
 
     def _start_renewer(self) -> None:

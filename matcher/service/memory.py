@@ -1,60 +1,111 @@
-"""Bounded recent-history memory: which command ids and order ids this shard has seen."""
+"""The dedupe memory: which commands (and the order ids they placed) a shard has applied.
+
+The rule, the same for a matcher that has run for days and one that has just recovered
+(docs/MATCHER.md, "Exactly once"):
+
+- `newest` is the latest `received_at` seen (never past the batch's own clock, so one bad
+  clock cannot push it into the future); the memory keeps the last `capacity` commands
+  whose `received_at` lies within `window_ms` of it;
+- `floor` is the highest `received_at` the memory has let go of (by count or by age);
+- a command whose `received_at` is at or below the floor is refused as stale: it may be
+  a late retry of a forgotten command, so applying it could apply something twice;
+- any other command is a duplicate exactly when its id is remembered.
+
+`floor` and `newest` go into every journal document and the remembered commands into its
+payload, so recovery rebuilds a memory that decides every later command exactly as the
+uninterrupted one would (see `restore`).
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 DEFAULT_CAPACITY = 200_000
+DEFAULT_WINDOW_MS = 300_000  # the reply keys live as long (lib.keys.REPLY_TTL_SECONDS)
 
 
-class RecentResults:
-    """command_id -> the first reply, oldest evicted first (a retry comes within minutes).
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """One applied command as the journal keeps it for the dedupe memory."""
+
+    command_id: str
+    received_at: int
+    order_id: str | None  # the order a place created (its id is then taken)
+
+
+class DedupeMemory:
+    """command_id -> the first reply, oldest evicted first.
 
     Replies are kept as JSON bytes, which the garbage collector does not track: 200,000
     reply dicts would make every full collection walk millions of objects, a pause of tens
     of milliseconds in the middle of a batch.
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, window_ms: int = DEFAULT_WINDOW_MS
+    ) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-
-    def __contains__(self, command_id: str) -> bool:
-        return command_id in self._items
+        self.window_ms = window_ms
+        self.floor = -1
+        self.newest = 0
+        self._items: OrderedDict[str, tuple[int, str | None, bytes]] = OrderedDict()
+        self._orders: dict[str, tuple[str, int]] = {}  # order id -> (command, received_at)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, command_id: str) -> dict[str, Any] | None:
-        raw = self._items.get(command_id)
-        if raw is None:
+    def is_stale(self, received_at: int) -> bool:
+        return received_at <= self.floor
+
+    # Entries at or below the floor may linger until they reach the front (arrival order
+    # is not quite received_at order); they count as forgotten, as in a recovered memory.
+
+    def reply(self, command_id: str) -> dict[str, Any] | None:
+        item = self._items.get(command_id)
+        if item is None or item[0] <= self.floor:
             return None
-        reply: dict[str, Any] = orjson.loads(raw)
+        reply: dict[str, Any] = orjson.loads(item[2])
         return reply
 
-    def add(self, command_id: str, reply: dict[str, Any]) -> None:
-        items = self._items
-        if command_id in items:
+    def knows_order(self, order_id: str) -> bool:
+        placed = self._orders.get(order_id)
+        return placed is not None and placed[1] > self.floor
+
+    def remember(
+        self, entry: Remembered, reply: dict[str, Any], now_ms: int, evict: bool = True
+    ) -> None:
+        if entry.command_id in self._items:
             return  # the first result is the one every retry gets
-        items[command_id] = orjson.dumps(reply)
-        while len(items) > self.capacity:
+        self.newest = max(self.newest, min(entry.received_at, now_ms))
+        self._items[entry.command_id] = (entry.received_at, entry.order_id, orjson.dumps(reply))
+        if entry.order_id is not None:
+            self._orders[entry.order_id] = (entry.command_id, entry.received_at)
+        if evict:
+            self.evict()
+
+    def evict(self) -> None:
+        items = self._items
+        self.floor = max(self.floor, self.newest - self.window_ms)
+        while items:
+            command_id, (received_at, order_id, _) = next(iter(items.items()))
+            if len(items) <= self.capacity and received_at > self.floor:
+                break
             items.popitem(last=False)
+            self.floor = max(self.floor, received_at)
+            if order_id is not None and self._orders.get(order_id, ("",))[0] == command_id:
+                del self._orders[order_id]
 
-
-class RecentIds:
-    """A bounded set of order ids that exist (or existed): a second place with one is refused."""
-
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, order_id: str) -> bool:
-        return order_id in self._items
-
-    def add(self, order_id: str) -> None:
-        self._items[order_id] = None
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+    def restore(
+        self, floor: int, newest: int, remembered: list[tuple[Remembered, dict[str, Any]]]
+    ) -> None:
+        """Rebuild from the journal: the last batch's floor and newest, and the commands of
+        every journalled batch that may still hold one above the floor, oldest first."""
+        self.floor, self.newest = floor, newest
+        for entry, reply in remembered:
+            if entry.received_at > floor:
+                self.remember(entry, reply, newest, evict=False)
+        self.evict()

@@ -16,16 +16,23 @@ for a moment an order may be in neither collection (the API reads the Redis cach
 first), and a crash in between is repaired by recovery, which redoes the round from the
 journal (the progress document has not moved yet). An order that has just ended may
 likewise be in both for a moment; readers prefer `orders`.
+
+A redone round (`redo=True`) assumes nothing about what an earlier, cut-short attempt
+wrote: an order new in the round may already be in `open_orders`, so every live order is
+swapped and every ended one deleted from `open_orders`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pymongo.database import Database
 
-from matcher.service.store import insert_new
+from matcher.service import faults
+from matcher.service.store import Fence, insert_new
 
+log = logging.getLogger("matcher")
 Doc = dict[str, Any]
 
 
@@ -34,14 +41,28 @@ class OrderWriter:
         self._open = db.open_orders
         self._history = db.orders
 
-    def write(self, docs: list[Doc], new_ids: set[str]) -> None:
+    def write(self, docs: list[Doc], new_ids: set[str], fence: Fence, redo: bool) -> None:
+        """Each driver call is fenced; each write is followed by its fault point."""
         ended = [d for d in docs if not d["order_alive"]]
         live = [d for d in docs if d["order_alive"]]
+        if redo:
+            new_ids = set()
         # History first: a crash after it leaves the order in both, never in neither.
-        insert_new(self._history, ended)  # on a redo the same final state is already there
+        existed = insert_new(self._history, ended, fence)
+        faults.at("projection.history")
+        if existed and not redo:
+            # An ended order is written once; a second final state means an order id was
+            # used twice beyond the dedupe window (docs/MATCHER.md) - keep the first.
+            log.error("orders already ended, kept as they were: %s", [d["_id"] for d in existed])
         changed = [d for d in live if d["_id"] not in new_ids]
-        changed += insert_new(self._open, [d for d in live if d["_id"] in new_ids])
-        stale = [d["_id"] for d in ended if d["_id"] not in new_ids] + [d["_id"] for d in changed]
+        fresh = [d for d in live if d["_id"] in new_ids]
+        changed += insert_new(self._open, fresh, fence)
+        faults.at("projection.open_new")
+        stale = [d["_id"] for d in ended if redo or d["_id"] not in new_ids]
+        stale += [d["_id"] for d in changed]
         if stale:
-            self._open.delete_many({"_id": {"$in": stale}})
-        insert_new(self._open, changed)
+            with fence():
+                self._open.delete_many({"_id": {"$in": stale}})
+        faults.at("projection.open_delete")
+        insert_new(self._open, changed, fence)
+        faults.at("projection.open_insert")

@@ -25,8 +25,9 @@ from typing import Any
 
 from pymongo.database import Database
 
-from matcher.service import store
+from matcher.service import faults, store
 from matcher.service.journal import JournalBatch
+from matcher.service.lease import Lease
 from matcher.service.metrics import Metrics
 from matcher.service.order_writer import OrderWriter
 from matcher.service.retry import GaveUpError, retry
@@ -54,9 +55,10 @@ class ProjectionRound:
     orders: list[Doc]
     new_orders: set[str]
     progress: ShardProgress  # where the shard stands once the round is written
+    redo: bool  # recovery's: an earlier attempt may have written part of it
 
     @classmethod
-    def of(cls, batches: list[JournalBatch]) -> ProjectionRound:
+    def of(cls, batches: list[JournalBatch], redo: bool = False) -> ProjectionRound:
         orders: dict[str, Doc] = {}
         new_orders: set[str] = set()
         trades: list[Doc] = []
@@ -65,14 +67,17 @@ class ProjectionRound:
                 orders[doc["_id"]] = doc
             new_orders |= batch.new_orders
             trades.extend(batch.trades)
-        last = batches[-1]
-        progress = ShardProgress(last.batch, last.last_stream_id, last.sequence)
-        return cls(trades, list(orders.values()), new_orders, progress)
+        return cls(trades, list(orders.values()), new_orders, cls.progress_of(batches[-1]), redo)
 
-    def write(self, db: Database[Doc], orders: OrderWriter) -> None:
-        """Idempotent: a round cut short is simply written again."""
-        store.insert_trades(db, self.trades)
-        orders.write(self.orders, self.new_orders)
+    @staticmethod
+    def progress_of(last: JournalBatch) -> ShardProgress:
+        return ShardProgress(last.batch, last.last_stream_id, last.sequence)
+
+    def write(self, db: Database[Doc], orders: OrderWriter, fence: store.Fence) -> None:
+        """Idempotent: a round cut short is simply written again (as a redo)."""
+        store.insert_trades(db, self.trades, fence)
+        faults.at("projection.trades")
+        orders.write(self.orders, self.new_orders, fence, self.redo)
 
 
 class Projector(OrderedWorker[JournalBatch]):
@@ -80,23 +85,20 @@ class Projector(OrderedWorker[JournalBatch]):
         self,
         dbs: store.Databases,
         shard: int,
-        writer_token: str,
-        may_write: Callable[[], bool],
+        lease: Lease,
+        epoch: int,
         metrics: Metrics,
-        journal_kept_s: int,
     ) -> None:
         super().__init__("projector", MAX_BACKLOG)
+        self.dbs = dbs
         self.db = dbs.main
-        self.journal = dbs.journal
         self.shard = shard
-        self.token = writer_token
-        self.may_write = may_write  # False once the lease is gone: stop writing at once
+        self.lease = lease  # every write is fenced by it; invalid: stop writing at once
+        self.epoch = epoch
         self.metrics = metrics
         self.orders = OrderWriter(dbs.main)
-        # Projected journal batches older than this are no longer needed by recovery (it
-        # redoes only unprojected ones and reads this much history for the dedupe memory).
-        self.journal_kept_s = journal_kept_s
         self._pruned_at = time.monotonic()
+        self._redo = False  # after a failed attempt, the round is written again as a redo
 
     def submit(self, item: JournalBatch) -> None:
         super().submit(item)
@@ -135,25 +137,40 @@ class Projector(OrderedWorker[JournalBatch]):
         self.metrics.projection_backlog = len(self._queue) - len(items)
 
     def _project(self, batches: list[JournalBatch]) -> None:
+        if not batches:  # abandon() emptied the queue meanwhile
+            return
         started = time.perf_counter()
-        round_ = ProjectionRound.of(batches)
         last = batches[-1]
+        lease = self.lease
 
         def step(what: str, write: Callable[[], None]) -> None:
-            if self.abandoned or not self.may_write():
+            if self.abandoned or not lease.valid():
                 raise GaveUpError(f"{what}: no longer the shard's writer")
-            retry(what, write, lambda: self.may_write() and not self.abandoned, self._count_retry)
+            retry(what, write, lambda: lease.valid() and not self.abandoned, self._count_retry)
 
-        step("projections", lambda: round_.write(self.db, self.orders))
+        def project() -> None:
+            # A retried round may find part of itself written: write it as a redo.
+            round_ = ProjectionRound.of(batches, redo=self._redo)
+            self._redo = True
+            round_.write(self.db, self.orders, lease.writes_allowed)
+            self._redo = False
+
+        step("projections", project)
+        faults.at("progress.before")
+        progress = ProjectionRound.progress_of(last)
         step(
             "progress",
-            lambda: store.write_progress(self.db, self.shard, round_.progress, self.token),
+            lambda: store.write_progress(
+                self.db, self.shard, progress, lease.token, self.epoch, lease.writes_allowed
+            ),
         )
+        faults.at("progress.after")
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
-            before = time.time_ns() - self.journal_kept_s * 10**9
             step(
                 "journal pruning",
-                lambda: store.prune_journal(self.journal, self.shard, last.batch, before),
+                lambda: store.prune_journal(
+                    self.dbs, self.shard, last.batch, last.dedupe_floor, lease.writes_allowed
+                ),
             )
             self._pruned_at = time.monotonic()
         m = self.metrics

@@ -2,30 +2,32 @@
 
 Each step is idempotent, so a crash at any point of recovery just means it runs again:
 1. the journal batches after the last one marked projected (`matcher_state`) are
-   projected again, in one round (trades, orders), and the progress document moves past
-   them; those batches and the last one marked projected get their Redis side redone too;
+   projected again, in one round written as a redo (trades, orders), and the progress
+   document moves past them; those batches and the last one marked projected get their
+   Redis side redone too (the caller republishes them);
 2. the books are rebuilt from the open orders in MongoDB, in their original time
    priority, and the engine continues from the journal's sequence;
-3. the dedupe memory (command replies, known order ids, recently ended orders) is
-   refilled from the most recent journal batches, so a retried command that was applied
-   before the crash is answered, not applied again.
+3. the dedupe memory is rebuilt from the journal: the last batch's floor, and the
+   commands of every batch that may hold one above it, so a retried command is decided
+   exactly as it would have been without the crash (matcher/service/memory.py).
 The caller then re-reads the stream after the last committed entry.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from lib.config import SymbolSpec
 from lib.prices import to_ticks
 from matcher.core import Instrument, MatchingEngine, RestingOrder, Side, TimeInForce
-from matcher.service import store
+from matcher.service import faults, store
 from matcher.service.batch import ShardState
 from matcher.service.documents import OrderView
 from matcher.service.journal import JournalBatch
+from matcher.service.lease import Lease
+from matcher.service.memory import DedupeMemory, Remembered
 from matcher.service.order_writer import OrderWriter
 from matcher.service.projector import ProjectionRound
 from matcher.service.store import ShardProgress
@@ -48,38 +50,43 @@ def instruments(specs: dict[str, SymbolSpec]) -> list[Instrument]:
     return [Instrument(s.symbol, to_ticks(s.max_price, s)) for s in specs.values()]
 
 
-def new_state(shard: int, specs: dict[str, SymbolSpec]) -> ShardState:
+def new_engine(shard: int, specs: dict[str, SymbolSpec]) -> MatchingEngine:
     # The shard in the trade id prefix keeps trade ids unique across shards.
-    return ShardState(shard, specs, MatchingEngine(instruments(specs), f"T{shard}-"))
+    return MatchingEngine(instruments(specs), f"T{shard}-")
+
+
+def new_state(shard: int, specs: dict[str, SymbolSpec]) -> ShardState:
+    return ShardState(shard, specs, new_engine(shard, specs))
 
 
 def recover(
     dbs: store.Databases,
     shard: int,
     specs: dict[str, SymbolSpec],
-    writer: OrderWriter,
-    token: str,
-    dedupe_seconds: int,
+    lease: Lease,
+    epoch: int,
+    memory: DedupeMemory,
 ) -> Recovered:
     db = dbs.main
     progress = store.read_progress(db, shard)
+    last = store.last_journal(dbs.journal, shard)
+    floor = -1 if last is None else int(last.get("dedupe_floor", -1))
     recent = [
-        JournalBatch.from_document(doc)
-        for doc in store.recent_journal(
-            dbs.journal, shard, progress.last_batch, time.time_ns() - dedupe_seconds * 10**9
-        )
+        JournalBatch.from_document(doc, parts)
+        for doc, parts in store.recent_journal(dbs, shard, progress.last_batch, floor)
     ]
     unpublished = [b for b in recent if b.batch >= progress.last_batch]
     redone = [b for b in recent if b.batch > progress.last_batch]
     if redone:
-        round_ = ProjectionRound.of(redone)
-        round_.write(db, writer)
+        round_ = ProjectionRound.of(redone, redo=True)
+        round_.write(db, OrderWriter(db), lease.writes_allowed)
+        faults.at("recovery.redo")
         progress = round_.progress
-        store.write_progress(db, shard, progress, token)
+        store.write_progress(db, shard, progress, lease.token, epoch, lease.writes_allowed)
+        faults.at("progress.after")
         log.info("recovery: redid the projections of %d committed batches", len(redone))
 
-    state = new_state(shard, specs)
-    open_docs = store.open_orders(db, list(specs))
+    remembered: list[tuple[Remembered, dict[str, Any]]] = []
     ended: dict[str, str] = {}
     for batch in recent:
         for doc in batch.orders:
@@ -87,16 +94,24 @@ def recover(
                 ended[doc["_id"]] = doc["account"]
             else:
                 ended.pop(doc["_id"], None)
-        for command_id, reply in batch.replies.items():
-            state.results.add(command_id, reply)
-        for order_id in batch.new_orders:
-            state.known_orders.add(order_id)
+        remembered += [(r, batch.replies[r.command_id]) for r in batch.remembered]
+    if last is not None:
+        memory.restore(floor, int(last.get("received_newest", 0)), remembered)
+    state = ShardState(shard, specs, new_engine(shard, specs), memory)
+    open_docs = store.open_orders(db, list(specs))
+    # An order that ended cannot be live again: a document that says so is a late write
+    # (a writer paused past its lease, docs/MATCHER.md) and never comes back to the book.
+    resurrected = [doc["_id"] for doc in open_docs if doc["_id"] in ended]
+    if resurrected:
+        log.error("recovery: %d ended orders were in open_orders; removed", len(resurrected))
+        with lease.writes_allowed():
+            db.open_orders.delete_many({"_id": {"$in": resurrected}})
+        open_docs = [doc for doc in open_docs if doc["_id"] not in ended]
     state.engine.restore(
         [_resting(doc) for doc in open_docs], progress.sequence, ended_orders=ended.items()
     )
     for doc in open_docs:
         state.views[doc["_id"]] = OrderView.from_doc(doc)
-        state.known_orders.add(doc["_id"])
     log.info(
         "recovery: shard %d at batch %d, sequence %d, %d open orders",
         shard,

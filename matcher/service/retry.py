@@ -26,6 +26,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+# Also retried: a timed-out operation (see _timed_out).
+RETRIED: tuple[type[BaseException], ...] = (*TRANSIENT, pymongo.errors.PyMongoError)
 FIRST_PAUSE_S = 0.05
 MAX_PAUSE_S = 2.0
 
@@ -45,7 +47,11 @@ def retry[T](
     while True:
         try:
             return step()
-        except TRANSIENT as exc:
+        except RETRIED as exc:
+            # A timed-out operation (a lease deadline included) is retried like an outage;
+            # keep_going decides whether the lease still allows another try.
+            if not isinstance(exc, TRANSIENT) and not _timed_out(exc):
+                raise
             attempts += 1
             on_retry()
             if attempts == 1 or attempts % 10 == 0:
@@ -54,3 +60,7 @@ def retry[T](
                 raise GaveUpError(what) from exc
             time.sleep(pause)
             pause = min(pause * 2, MAX_PAUSE_S)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, pymongo.errors.PyMongoError) and exc.timeout

@@ -1,24 +1,26 @@
 """The service loop of one shard: read a batch, apply it, commit it, publish it, acknowledge it.
 
-    standby ── lease acquired ──► recover ──► loop: read → apply → journal (commit point)
-       ▲                                           → Redis cache, replies, XACK/XTRIM
-       └──── lease lost / gave up mid-batch ◄───── → real-time hook
-                                                   → projector thread: orders, trades,
-                                                     progress (coalesced, in batch order)
+    standby ── lease acquired ──► take over (epoch, pending entries) ──► recover
+       ▲                            ──► loop: read → apply → journal (commit point)
+       │                                      → Redis cache, replies, XACK/XTRIM (one script)
+       └── lease lost / fenced / gave up ◄─── → real-time hook
+           (or a batch too large: retried       → projector thread: orders, trades,
+            one command at a time)                progress (coalesced, in batch order)
 
 Nothing reaches a client (reply, cache, Socket.IO) before the batch's journal document is
 in MongoDB. Everything after that point is idempotent and is redone from the journal by
 recovery if the process dies, so the loop may give up at any step: the in-memory engine
 is then thrown away and rebuilt from MongoDB, never trusted half-applied.
+
+Each leadership stint has a token of its own and an epoch; every write of the stint is
+fenced by them (docs/MATCHER.md, "Failure model"), so a matcher that lost its lease while
+paused can write nothing that survives once it resumes.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,26 +29,21 @@ from functools import partial
 
 from lib import keys
 from lib.config import Settings
-from matcher.service import store, stream
+from matcher.service import faults, store, stream
 from matcher.service.batch import Entry, ShardState
-from matcher.service.committer import Applied, Committer
+from matcher.service.committer import Applied, Committer, UncommittableError
 from matcher.service.journal import JournalBatch
-from matcher.service.lease import Lease
+from matcher.service.lease import Lease, LeaseLostError, stint_token
+from matcher.service.memory import DEFAULT_CAPACITY, DedupeMemory
 from matcher.service.metrics import Metrics
-from matcher.service.order_writer import OrderWriter
 from matcher.service.projector import Projector
 from matcher.service.realtime import NoRealtime, RealtimeHook
 from matcher.service.recovery import recover
 from matcher.service.retry import GaveUpError, retry
 from matcher.service.store import FencedOutError, ShardProgress
-from matcher.service.stream import CommandStream, stream_id_key
+from matcher.service.stream import CommandStream, StreamReader, stream_id_key
 
 log = logging.getLogger("matcher")
-MIN_BLOCK_MS = 10
-
-
-class LeaseLostError(Exception):
-    """This process may no longer write for the shard; drop the state and stand by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +53,14 @@ class ServiceOptions:
     block_ms: int = 500  # longest blocking read: bounds the reaction to SIGTERM
     lease_ms: int = 3000
     renew_ms: int = 1000
-    # How long the journal is kept after projection, and so how late a retried command
-    # is still recognised after a restart (the reply keys live as long).
-    dedupe_seconds: int = keys.REPLY_TTL_SECONDS
+    # The dedupe memory (matcher/service/memory.py): the last this-many commands received
+    # within this window of the newest; the reply keys live as long as the window.
+    dedupe_commands: int = DEFAULT_CAPACITY
+    dedupe_window_ms: int = keys.REPLY_TTL_SECONDS * 1000
+    # A batch whose journal payload is larger is applied again one command at a time, and
+    # a single command whose effects are larger is refused (`too_large`): memory, not the
+    # store, is the limit once large payloads are written in parts.
+    max_commit_bytes: int = 256 * 1024 * 1024
 
 
 class ShardService:
@@ -76,13 +78,15 @@ class ShardService:
             for spec in settings.symbols
             if settings.shard_of(spec.symbol) == options.shard
         }
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.redis = stream.connect(settings.need("redis_url"))
         self.dbs = store.connect(settings.need("mongodb_uri"), settings.mongodb_db)
         self.realtime = realtime or NoRealtime()
         self.metrics = metrics or Metrics(options.shard)
-        self.metrics.consumer = self.token
         self.stopping = threading.Event()
+        # Stream ids of a batch found too large to commit: applied one per batch next time;
+        # and of single commands too large even alone: refused when applied again.
+        self.isolate: set[str] = set()
+        self.refuse: set[str] = set()
 
     def stop(self) -> None:
         """Finish the batch in hand, then leave `run` (safe from a signal handler)."""
@@ -95,24 +99,38 @@ class ShardService:
         )
         while not self.stopping.is_set():
             lease = Lease(
-                self.redis, self.shard, self.token, self.options.lease_ms, self.options.renew_ms
+                self.redis,
+                self.shard,
+                stint_token(),
+                self.options.lease_ms,
+                self.options.renew_ms,
             )
             self.metrics.role = "standby"
+            self.metrics.consumer = lease.token
             if not lease.acquire(self.stopping):
                 break
-            self.metrics.lease_holder = self.token
+            self.metrics.lease_holder = lease.token
             try:
                 self._lead(lease)
             except (LeaseLostError, GaveUpError) as exc:
                 log.warning("stopped leading shard %d (%s); state dropped", self.shard, exc)
             except FencedOutError as exc:
-                log.error("fenced out: %s; exiting so that only one writer remains", exc)
-                return 3
+                log.error("fenced out (%s); state dropped, standing by", exc)
+            except UncommittableError as exc:
+                self._set_aside(exc)
             finally:
                 lease.release()
                 self.metrics.lease_holder = ""
         self.metrics.role = "stopped"
         return 0
+
+    def _set_aside(self, exc: UncommittableError) -> None:
+        if len(exc.stream_ids) == 1:
+            log.error("stream entry %s: %s; it will be refused", exc.stream_ids[0], exc)
+            self.refuse.add(exc.stream_ids[0])
+        else:
+            log.warning("%s; applying them one at a time", exc)
+            self.isolate.update(exc.stream_ids)
 
     # ------------------------------------------------------------------ leading
 
@@ -127,25 +145,27 @@ class ShardService:
 
     def _lead(self, lease: Lease) -> None:
         self.metrics.role = "recovering"
-        commands = CommandStream(self.redis, self.shard, self.token)
-        writer = OrderWriter(self.dbs.main)
+        commands = CommandStream(self.redis, self.shard, lease.token)
 
         def leading() -> bool:
             return self._go() and lease.valid()
 
+        def take_over() -> int:
+            return store.take_over(self.dbs.main, self.shard, lease.writes_allowed)
+
         self._retry("create the consumer group", commands.ensure_group, leading)
-        self._retry("claim pending entries", commands.claim_all_pending, leading)
-        self._retry("forget dead consumers", commands.forget_other_consumers, leading)
+        self._retry("claim pending entries", commands.take_over_pending, leading)
+        epoch = self._retry("take over the shard", take_over, leading)
+        memory = DedupeMemory(self.options.dedupe_commands, self.options.dedupe_window_ms)
         recovered = self._retry(
             "recover",
-            lambda: recover(
-                self.dbs, self.shard, self.specs, writer, self.token, self.options.dedupe_seconds
-            ),
+            lambda: recover(self.dbs, self.shard, self.specs, lease, epoch, memory),
             leading,
         )
         state, progress = recovered.state, recovered.progress
         for batch in recovered.unpublished:
             self._retry("republish a recovered batch", partial(commands.publish, batch), leading)
+            faults.at("recovery.republish")
         depth = {s: state.depth_snapshot(s, time.time_ns()) for s in self.specs}
         self._retry("publish depth", lambda: commands.publish_depth(depth), leading)
         # What recovery built lives as long as the books: keep it out of the collector's
@@ -154,19 +174,17 @@ class ShardService:
         gc.freeze()
         self.metrics.role = "leader"
         self.metrics.last_batch, self.metrics.sequence = progress.last_batch, progress.sequence
-        log.info("leading shard %d as %s", self.shard, self.token)
+        log.info("leading shard %d as %s (epoch %d)", self.shard, lease.token, epoch)
 
-        projector = Projector(
-            self.dbs, self.shard, self.token, lease.valid, self.metrics, self.options.dedupe_seconds
-        )
+        projector = Projector(self.dbs, self.shard, lease, epoch, self.metrics)
         self.metrics.projected_batch = progress.last_batch
         committer = Committer(
-            self.dbs, commands, projector, self.realtime, self.metrics, lease.valid, self._go
+            self.dbs, commands, projector, self.realtime, self.metrics, lease, self._go
         )
         projector.start()
         committer.start()
         try:
-            self._serve(commands, committer, state, progress, lease)
+            self._serve(StreamReader(commands), committer, state, progress, lease)
             committer.close()  # commit what is applied before stopping
         except BaseException:
             # Whatever was committed is in the journal; the rest was never answered.
@@ -178,7 +196,7 @@ class ShardService:
 
     def _serve(
         self,
-        commands: CommandStream,
+        reader: StreamReader,
         committer: Committer,
         state: ShardState,
         progress: ShardProgress,
@@ -187,50 +205,59 @@ class ShardService:
         def leading() -> bool:
             return self._go() and lease.valid()
 
-        pending = True  # first drain what this consumer holds (claimed at start), then new
+        # Entries up to here were committed before this stint (recovery says so): pending
+        # ones among them only miss their XACK.
+        committed = stream_id_key(progress.last_stream_id)
+        read = partial(reader.read, self.options.max_batch, self.options.block_ms)
+        held: list[Entry] = []  # read, not yet applied (a batch split for isolation)
         last_lag_check = 0.0
         while self._go():
             committer.check()
             if not lease.valid():
                 raise LeaseLostError("lease expired")
-            # A read must end before the lease can: a successor claims our pending entries
-            # at its start, and an entry delivered to us after that would be stranded.
-            block = min(self.options.block_ms, lease.remaining_ms() - lease.margin_ms)
-            if block < MIN_BLOCK_MS:
-                time.sleep(MIN_BLOCK_MS / 1000)  # the renewer is due; do not spin
-                continue
-            read = partial(commands.read, self.options.max_batch, block, pending)
-            entries = self._retry("read the stream", read, leading)
-            if not entries:
-                pending = False
-            else:
-                progress = self._apply(commands, committer, state, progress, entries)
+            entries = held or self._retry("read the stream", read, leading)
+            entries, held = self._split(entries)
+            done = [e.stream_id for e in entries if stream_id_key(e.stream_id) <= committed]
+            if done:
+                ack = partial(reader.commands.ack, done)
+                self._retry("acknowledge committed entries", ack, leading)
+            fresh = [e for e in entries if stream_id_key(e.stream_id) > committed]
+            if fresh:
+                progress = self._apply(committer, state, progress, fresh, lease.token)
             now = time.monotonic()
             if now - last_lag_check > 1.0:
                 last_lag_check = now
-                self.metrics.stream_lag = self._retry("read the lag", commands.lag, leading)
+                lag = self._retry("read the lag", reader.commands.lag, leading)
+                self.metrics.stream_lag = lag
+
+    def _split(self, entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+        """The entries to apply as one batch now, and those to hold for the next: an
+        entry set aside as part of a batch too large to commit goes alone."""
+        if not self.isolate:
+            return entries, []
+        for i, entry in enumerate(entries):
+            if entry.stream_id in self.isolate:
+                cut = max(i, 1)
+                return entries[:cut], entries[cut:]
+        return entries, []
 
     def _apply(
         self,
-        commands: CommandStream,
         committer: Committer,
         state: ShardState,
         progress: ShardProgress,
         entries: list[Entry],
+        token: str,
     ) -> ShardProgress:
         """Apply a batch and hand it to the committer; returns the progress it will make."""
-        after = stream_id_key(progress.last_stream_id)
-        done = [e.stream_id for e in entries if stream_id_key(e.stream_id) <= after]
-        if done:  # committed before a crash, acknowledged never: only the XACK is left
-            self._retry("acknowledge committed entries", lambda: commands.ack(done), self._go)
-        fresh = [e for e in entries if stream_id_key(e.stream_id) > after]
-        if not fresh:
-            return progress
         started = time.perf_counter()
         timestamp = time.time_ns()
-        result = state.apply(fresh, timestamp)
+        result = state.apply(entries, timestamp, frozenset(self.refuse))
         batch = JournalBatch.of(self.shard, progress.last_batch + 1, result)
-        journal = batch.document(self.token, timestamp)
+        journal, parts = batch.documents(token, timestamp)
+        size = JournalBatch.payload_bytes(journal, parts)
+        if size > self.options.max_commit_bytes:
+            raise UncommittableError(batch.stream_ids, f"journal payload of {size} bytes")
         apply_ms = (time.perf_counter() - started) * 1000
-        committer.submit(Applied(batch, result, journal, apply_ms))
+        committer.submit(Applied(batch, result, journal, parts, apply_ms))
         return ShardProgress(batch.batch, batch.last_stream_id, batch.sequence)

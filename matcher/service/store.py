@@ -3,30 +3,42 @@
 Every write here is idempotent or fenced, so recovery may repeat any of them:
 - `journal` (in its own database, see Databases): one document per batch, `_id`
   "{shard}:{batch}" - the unique id is the fence that stops a stale writer
-  (DuplicateKeyError -> FencedOutError);
+  (DuplicateKeyError -> FencedOutError); `journal_parts` holds the payload of a batch too
+  large for one document, written before it;
 - `trades`: insert_many(ordered=False); a duplicate key on replay means "already there";
 - `open_orders` (live) and `orders` (ended, written once): last state wins, see OrderWriter;
-- `matcher_state`: {_id: "shard:N", last_batch, last_stream_id, sequence} - a batch's
-  projections are written once this document names it or a later one. Progress lives
-  here rather than as a flag on each journal document: one small document to update,
-  where a flag would be an update of the (large, scanned on FerretDB) journal.
+- `matcher_state`: {_id: "shard:N", epoch, last_batch, last_stream_id, sequence} - a
+  batch's projections are written once this document names it or a later one. Progress
+  lives here rather than as a flag on each journal document: one small document to
+  update, where a flag would be an update of the (large, scanned on FerretDB) journal.
+  Every leadership stint first raises `epoch` (`take_over`) and moves progress only while
+  the epoch is still its own, so a stale writer can never move it (backwards).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, OperationFailure
 
 Doc = dict[str, Any]
 DUPLICATE_KEY = 11000
+NAMESPACE_EXISTS = 48
+
+
+# Wraps each single driver call that writes, so that it is sent only while the writer may
+# still write (Lease.writes_allowed); one call at a time, so a long series of writes never
+# needs the whole lease at once.
+Fence = Callable[[], AbstractContextManager[object]]
+UNFENCED: Fence = nullcontext
 
 
 class FencedOutError(Exception):
@@ -52,6 +64,7 @@ class Databases:
 
     main: Database[Doc]  # open_orders, orders, trades, matcher_state, accounts, api_keys
     journal: Collection[Doc]
+    journal_parts: Collection[Doc]
 
 
 def journal_db_name(db_name: str) -> str:
@@ -63,7 +76,8 @@ def connect(uri: str, db_name: str) -> Databases:
     client: pymongo.MongoClient[Doc] = pymongo.MongoClient(
         uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000, socketTimeoutMS=120_000
     )
-    return Databases(client[db_name], client[journal_db_name(db_name)]["journal"])
+    journal = client[journal_db_name(db_name)]
+    return Databases(client[db_name], journal["journal"], journal["journal_parts"])
 
 
 def ensure_indexes(dbs: Databases) -> None:
@@ -72,15 +86,20 @@ def ensure_indexes(dbs: Databases) -> None:
     existing = set(db.list_collection_names())
     for name in ("open_orders", "orders", "trades", "matcher_state", "accounts", "api_keys"):
         if name not in existing:
-            # another matcher may create it meanwhile
-            with contextlib.suppress(pymongo.errors.CollectionInvalid):
+            try:
                 db.create_collection(name)
+            except CollectionInvalid:
+                pass  # another matcher created it meanwhile (pymongo's own check)
+            except OperationFailure as exc:
+                if exc.code != NAMESPACE_EXISTS:  # ... or the server's
+                    raise
     db.orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
     db.orders.create_index([("symbol", ASCENDING), ("status", ASCENDING)])
     db.open_orders.create_index([("account", ASCENDING), ("created_at", DESCENDING)])
     db.open_orders.create_index([("symbol", ASCENDING)])
     dbs.journal.create_index([("shard", ASCENDING), ("batch", ASCENDING)])
-    dbs.journal.create_index([("shard", ASCENDING), ("timestamp", ASCENDING)])
+    dbs.journal.create_index([("shard", ASCENDING), ("received_max", ASCENDING)])
+    dbs.journal_parts.create_index([("shard", ASCENDING), ("batch", ASCENDING)])
     db.trades.create_index([("symbol", ASCENDING), ("sequence", ASCENDING)])
     db.trades.create_index([("bid_order_id", ASCENDING)])
     db.trades.create_index([("ask_order_id", ASCENDING)])
@@ -92,14 +111,22 @@ def journal_id(shard: int, batch: int) -> str:
     return f"{shard}:{batch}"
 
 
-def insert_journal(journal: Collection[Doc], doc: Doc) -> None:
-    """Insert a batch's journal document; FencedOutError when another writer owns that number.
+def insert_journal(
+    dbs: Databases, doc: Doc, parts: Sequence[Doc] = (), fence: Fence = UNFENCED
+) -> None:
+    """Insert a batch's parts, then its journal document (the commit point);
+    FencedOutError when another writer owns that batch number.
 
-    A retry after a lost reply can meet its own earlier insert: the `writer` token tells
-    that case (carry on) from a real conflict (stop).
+    A retry after a lost reply can meet its own earlier insert: the `writer` token, new
+    for every leadership stint, tells that case (carry on) from a real conflict (stop).
+    Part ids carry the token too, so parts of two writers never collide.
     """
+    for part in parts:
+        insert_new(dbs.journal_parts, [part], fence)
+    journal = dbs.journal
     try:
-        journal.insert_one(doc)
+        with fence():
+            journal.insert_one(doc)
     except DuplicateKeyError:
         existing = journal.find_one({"_id": doc["_id"]}, {"writer": 1})
         if existing is None or existing.get("writer") != doc["writer"]:
@@ -108,21 +135,45 @@ def insert_journal(journal: Collection[Doc], doc: Doc) -> None:
             ) from None
 
 
+def last_journal(journal: Collection[Doc], shard: int) -> Doc | None:
+    """The newest journal batch of `shard` (its payload left out)."""
+    found = journal.find({"shard": shard}, {"batch": 1, "dedupe_floor": 1, "received_newest": 1})
+    return max(found, key=lambda d: int(d["batch"]), default=None)
+
+
 def recent_journal(
-    journal: Collection[Doc], shard: int, from_batch: int, since_ns: int
-) -> list[Doc]:
-    """Journal batches of `shard` numbered `from_batch` or above, or committed since
-    `since_ns`, in batch order (start-up only)."""
-    recent = {"$or": [{"batch": {"$gte": from_batch}}, {"timestamp": {"$gte": since_ns}}]}
-    found = journal.find({"shard": shard, **recent})
-    return sorted(found, key=lambda d: int(d["batch"]))
+    dbs: Databases, shard: int, from_batch: int, received_above: int
+) -> list[tuple[Doc, list[bytes] | None]]:
+    """Journal batches of `shard` numbered `from_batch` or above, or holding a command
+    received after `received_above`, in batch order, each with its parts' data (start-up
+    only)."""
+    recent = {"$or": [{"batch": {"$gte": from_batch}}, {"received_max": {"$gt": received_above}}]}
+    found = sorted(dbs.journal.find({"shard": shard, **recent}), key=lambda d: int(d["batch"]))
+    loaded: list[tuple[Doc, list[bytes] | None]] = []
+    for doc in found:
+        parts: list[bytes] | None = None
+        if "parts" in doc:
+            by_id = {p["_id"]: bytes(p["data"]) for p in dbs.journal_parts.find(
+                {"_id": {"$in": doc["parts"]}})}  # fmt: skip
+            parts = [by_id[i] for i in doc["parts"] if i in by_id]
+        loaded.append((doc, parts))
+    return loaded
 
 
-def prune_journal(journal: Collection[Doc], shard: int, upto_batch: int, before_ns: int) -> None:
-    """Delete journal batches that are projected (≤ `upto_batch`) and older than `before_ns`."""
-    journal.delete_many(
-        {"shard": shard, "batch": {"$lte": upto_batch}, "timestamp": {"$lt": before_ns}}
-    )
+def prune_journal(
+    dbs: Databases, shard: int, upto_batch: int, received_upto: int, fence: Fence = UNFENCED
+) -> None:
+    """Delete journal batches that are projected (< `upto_batch`, the last projected one
+    stays: recovery reads the dedupe floor from the newest batch) and whose commands the
+    dedupe memory has let go of (all received at or before `received_upto`), with their
+    parts (and parts of batches never committed, which carry such numbers too)."""
+    old = {"shard": shard, "batch": {"$lt": upto_batch}}
+    with fence():
+        dbs.journal.delete_many({**old, "received_max": {"$lte": received_upto}})
+    oldest_kept = dbs.journal.find_one({"shard": shard}, {"batch": 1}, sort=[("batch", 1)])
+    below = upto_batch - 1 if oldest_kept is None else int(oldest_kept["batch"]) - 1
+    with fence():
+        dbs.journal_parts.delete_many({"shard": shard, "batch": {"$lte": below}})
 
 
 # Documents per insert_many call. pymongo encodes a whole call to BSON holding the GIL;
@@ -130,13 +181,14 @@ def prune_journal(journal: Collection[Doc], shard: int, upto_batch: int, before_
 INSERT_CHUNK = 500
 
 
-def insert_new(collection: Collection[Doc], docs: list[Doc]) -> list[Doc]:
+def insert_new(collection: Collection[Doc], docs: list[Doc], fence: Fence = UNFENCED) -> list[Doc]:
     """insert_many in chunks; returns the documents whose _id already existed (a redo)."""
     existed: list[Doc] = []
     for start in range(0, len(docs), INSERT_CHUNK):
         chunk = docs[start : start + INSERT_CHUNK]
         try:
-            collection.insert_many(chunk, ordered=False)
+            with fence():
+                collection.insert_many(chunk, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
@@ -145,30 +197,54 @@ def insert_new(collection: Collection[Doc], docs: list[Doc]) -> list[Doc]:
     return existed
 
 
-def insert_trades(db: Database[Doc], trades: list[Doc]) -> None:
+def insert_trades(db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED) -> None:
     # A trade already there on a redo has the same _id and the same content: skip it.
-    insert_new(db.trades, trades)
+    insert_new(db.trades, trades, fence)
+
+
+def take_over(db: Database[Doc], shard: int, fence: Fence = UNFENCED) -> int:
+    """Start a leadership stint: raise the shard's epoch; returns the stint's epoch. From
+    then on no earlier stint can move the progress document."""
+    with fence():
+        doc = db.matcher_state.find_one_and_update(
+            {"_id": f"shard:{shard}"},
+            {"$inc": {"epoch": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    assert doc is not None  # upsert=True with AFTER always returns the document
+    return int(doc["epoch"])
 
 
 def read_progress(db: Database[Doc], shard: int) -> ShardProgress:
     doc = db.matcher_state.find_one({"_id": f"shard:{shard}"})
-    if doc is None:
+    if doc is None or "last_batch" not in doc:
         return ShardProgress()
     return ShardProgress(int(doc["last_batch"]), str(doc["last_stream_id"]), int(doc["sequence"]))
 
 
-def write_progress(db: Database[Doc], shard: int, progress: ShardProgress, writer: str) -> None:
-    db.matcher_state.replace_one(
-        {"_id": f"shard:{shard}"},
-        {
-            "last_batch": progress.last_batch,
-            "last_stream_id": progress.last_stream_id,
-            "sequence": progress.sequence,
-            "writer": writer,
-            "updated_at_ms": int(time.time() * 1000),
-        },
-        upsert=True,
-    )
+def write_progress(
+    db: Database[Doc],
+    shard: int,
+    progress: ShardProgress,
+    writer: str,
+    epoch: int,
+    fence: Fence = UNFENCED,
+) -> None:
+    """Move the progress document, only while `epoch` is still the shard's newest."""
+    state = {
+        "last_batch": progress.last_batch,
+        "last_stream_id": progress.last_stream_id,
+        "sequence": progress.sequence,
+        "writer": writer,
+        "updated_at_ms": int(time.time() * 1000),
+    }
+    with fence():
+        moved = db.matcher_state.update_one(
+            {"_id": f"shard:{shard}", "epoch": epoch}, {"$set": state}
+        )
+    if moved.matched_count == 0:
+        raise FencedOutError(f"shard {shard} has a leader newer than epoch {epoch}")
 
 
 def open_orders(db: Database[Doc], symbols: list[str]) -> list[Doc]:

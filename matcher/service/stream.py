@@ -1,12 +1,21 @@
 """Redis side of the matcher: the shard's command stream, replies, caches.
 
-The matcher reads with a consumer group (XREADGROUP ... BLOCK), so entries it has read but
-not acknowledged stay pending and survive a crash; it acknowledges only after the batch is
-committed to MongoDB, then trims what is acknowledged (XTRIM MINID).
+The matcher reads with a consumer group, so entries it has read but not acknowledged stay
+pending and survive a crash; it acknowledges only after the batch is committed to MongoDB,
+then trims what is acknowledged (XTRIM MINID).
+
+Every call that changes the group or the caches is a Lua script that first checks that the
+shard's lease still holds this stint's token (`LeaseLostError` otherwise). Redis runs a
+script atomically, so a matcher paused past its lease (GC, SIGSTOP, a slow link) can
+neither read entries after its successor claimed the pending ones, nor acknowledge, nor
+overwrite the successor's newer caches with its older ones. Blocking reads are not
+allowed in scripts, so an idle reader waits with a plain XREAD BLOCK, which consumes
+nothing, and then reads through the script.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -15,8 +24,11 @@ import redis
 from lib import keys
 from matcher.service.batch import Entry
 from matcher.service.journal import JournalBatch
+from matcher.service.lease import LeaseLostError
+from matcher.service.retry import TRANSIENT
 
-MAX_CLAIM_ROUNDS = 10_000
+log = logging.getLogger("matcher")
+NOT_LEADER = "NOTLEADER"
 
 
 def connect(url: str) -> redis.Redis:
@@ -31,14 +43,32 @@ def stream_id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class CommandStream:
+    """The shard's stream as one leadership stint sees it: `consumer` is the stint token."""
+
     def __init__(self, client: redis.Redis, shard: int, consumer: str) -> None:
         self.client = client
         self.shard = shard
         self.stream = keys.command_stream(shard)
+        self.lease_key = keys.lease(shard)
         self.group = keys.CONSUMER_GROUP
         self.consumer = consumer
-        self._set_many_script = client.register_script(_SET_MANY)
+        self._read = client.register_script(_READ)
+        self._claim = client.register_script(_CLAIM)
+        self._publish = client.register_script(_PUBLISH)
+
+    def _fenced(self, script: Any, keys_: list[str], args: list[Any], client: Any = None) -> Any:
+        try:
+            return script(keys=[self.stream, self.lease_key, *keys_],
+                          args=[self.consumer, self.group, *args], client=client)  # fmt: skip
+        except redis.ResponseError as exc:
+            if NOT_LEADER in str(exc):
+                raise LeaseLostError(f"lease of shard {self.shard} is no longer ours") from None
+            raise
 
     def ensure_group(self) -> None:
         try:
@@ -47,46 +77,24 @@ class CommandStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def claim_all_pending(self) -> int:
-        """Take over every entry pending for any consumer of the group.
+    def take_over_pending(self) -> int:
+        """Claim every entry pending for any consumer of the group, then drop the others
+        (dead or stale stints); one script, so no other consumer reads in between."""
+        return int(self._fenced(self._claim, [], []))
 
-        Only the lease holder calls this, so any other consumer is a dead or stale one.
-        """
-        claimed = 0
-        start = "0-0"
-        for _ in range(MAX_CLAIM_ROUNDS):
-            # Without JUSTID: redis-py drops the next cursor from a JUSTID reply.
-            reply: Any = self.client.xautoclaim(
-                self.stream, self.group, self.consumer, min_idle_time=0, start_id=start,
-                count=1000,
-            )  # fmt: skip
-            start_raw, ids = reply[0], reply[1]
-            claimed += len(ids)
-            start = start_raw.decode() if isinstance(start_raw, bytes) else str(start_raw)
-            if start == "0-0":
-                break
-        return claimed
+    def read_pending(self, after: str, count: int) -> list[Entry]:
+        """This consumer's pending entries with ids above `after`, in id order."""
+        reply = self._fenced(self._read, [], [count, after])
+        return _entries(reply[0])
 
-    def read(self, count: int, block_ms: int, pending: bool) -> list[Entry]:
-        """Up to `count` entries: this consumer's pending ones (pending=True) or new ones."""
-        reply: Any = self.client.xreadgroup(
-            self.group,
-            self.consumer,
-            {self.stream: "0" if pending else ">"},
-            count=count,
-            block=None if pending else block_ms,
-        )
-        entries: list[Entry] = []
-        for _stream, items in reply or []:
-            for raw_id, fields in items:
-                stream_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                if not fields:  # pending entry already trimmed away: nothing to apply
-                    entries.append(Entry(stream_id, ""))
-                    continue
-                value = fields.get(keys.COMMAND_FIELD.encode()) or fields.get(keys.COMMAND_FIELD)
-                text = value.decode() if isinstance(value, bytes) else str(value or "")
-                entries.append(Entry(stream_id, text))
-        return entries
+    def read_new(self, count: int) -> tuple[list[Entry], str]:
+        """Entries never delivered to the group, and the stream's newest id (to wait on)."""
+        reply = self._fenced(self._read, [], [count, ">"])
+        return _entries(reply[0]), _text(reply[1])
+
+    def wait_for_new(self, newest: str, block_ms: int) -> None:
+        """Block until an entry newer than `newest` exists (or `block_ms` passes)."""
+        self.client.xread({self.stream: newest}, count=1, block=block_ms)
 
     def lag(self) -> int:
         """Entries not yet delivered to the group plus those delivered but not acknowledged."""
@@ -95,17 +103,16 @@ class CommandStream:
         except redis.ResponseError:
             return 0
         for group in groups:
-            name = group.get("name")
-            if (name.decode() if isinstance(name, bytes) else name) == self.group:
+            if _text(group.get("name")) == self.group:
                 lag = group.get("lag") or 0
                 return int(lag) + int(group.get("pending") or 0)
         return 0
 
     def publish(self, batch: JournalBatch) -> None:
-        """One pipeline: order and depth caches, replies, then XACK and XTRIM MINID.
+        """One script call: order and depth caches, replies, then XACK and XTRIM MINID.
 
-        Every entry below the batch's last id has been committed or skipped, so trimming
-        up to it never drops a command that still has to be applied.
+        Every entry below the batch's last id has been committed (entries are applied in id
+        order), so trimming up to it never drops a command that still has to be applied.
         """
         # The order cache holds the public object plus `account` (the API checks ownership).
         cached = [(keys.order(i), _json(order)) for i, order in batch.public_orders.items()]
@@ -113,48 +120,138 @@ class CommandStream:
             (keys.depth(symbol), _json(snapshot)) for symbol, snapshot in batch.depth.items()
         ]
         replies = [(keys.reply(command_id), _json(r)) for command_id, r in batch.replies.items()]
-        pipe = self.client.pipeline(transaction=False)
-        if cached or replies:
-            # One script call instead of a SET per key: half the time of a plain pipeline,
-            # which spends it packing and parsing thousands of small commands.
-            self._set_many_script(
-                keys=[k for k, _ in cached] + [k for k, _ in replies],
-                args=[len(cached), keys.REPLY_TTL_SECONDS,
-                      *(v for _, v in cached), *(v for _, v in replies)],
-                client=pipe,
-            )  # fmt: skip
-        pipe.xack(self.stream, self.group, *batch.stream_ids)
-        pipe.xtrim(self.stream, minid=batch.last_stream_id, approximate=False)
-        pipe.execute()
+        self._set_and_ack(cached, replies, batch.stream_ids, batch.last_stream_id)
 
     def publish_depth(self, depth: dict[str, dict[str, Any]]) -> None:
         """The depth cache of every book, as recovery rebuilt them."""
-        if depth:  # a shard may own no symbol
-            self.client.mset({keys.depth(sym): _json(snap) for sym, snap in depth.items()})
+        self._set_and_ack([(keys.depth(s), _json(snap)) for s, snap in depth.items()], [], [], "")
 
     def ack(self, stream_ids: list[str]) -> None:
-        self.client.xack(self.stream, self.group, *stream_ids)
+        self._set_and_ack([], [], stream_ids, "")
 
-    def forget_other_consumers(self) -> None:
-        """Drop consumers with nothing pending (dead matchers), after claim_all_pending."""
-        for consumer in self.client.xinfo_consumers(self.stream, self.group):
-            name = consumer["name"]
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            if name != self.consumer and not consumer.get("pending"):
-                self.client.xgroup_delconsumer(self.stream, self.group, name)
+    def _set_and_ack(
+        self,
+        cached: list[tuple[str, bytes]],
+        replies: list[tuple[str, bytes]],
+        acks: list[str],
+        trim_below: str,
+    ) -> None:
+        # One script call instead of a SET per key: half the time of a plain pipeline,
+        # which spends it packing and parsing thousands of small commands.
+        self._fenced(
+            self._publish,
+            [k for k, _ in cached] + [k for k, _ in replies],
+            [len(cached), keys.REPLY_TTL_SECONDS, trim_below, len(acks), *acks,
+             *(v for _, v in cached), *(v for _, v in replies)],
+        )  # fmt: skip
 
 
-# SET every key to its value; the first ARGV[1] keys for good, the rest with EX ARGV[2].
-_SET_MANY = """
-local permanent = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  if i <= permanent then
-    redis.call('SET', KEYS[i], ARGV[i + 2])
+class StreamReader:
+    """Hands out the stream's entries strictly in id order, each once per stint.
+
+    First the entries pending for this consumer (claimed from earlier stints at the start),
+    read from a cursor so that an entry in flight is never handed out (or acknowledged)
+    twice; then new ones. A read whose reply is lost may still have delivered entries
+    (they are then pending for us): the next read goes back to the pending list from the
+    cursor, so they are read before anything newer.
+    """
+
+    def __init__(self, commands: CommandStream) -> None:
+        self.commands = commands
+        self.pending = True
+        self.cursor = "0-0"  # the last entry handed out
+        self._caught_up_at: str | None = None  # the stream's newest id when we caught up
+
+    def read(self, count: int, block_ms: int) -> list[Entry]:
+        if self._caught_up_at is not None:
+            newest, self._caught_up_at = self._caught_up_at, None
+            self.commands.wait_for_new(newest, block_ms)
+        if self.pending:
+            entries = self.commands.read_pending(self.cursor, count)
+            if not entries:
+                self.pending = False
+        else:
+            try:
+                entries, newest = self.commands.read_new(count)
+            except TRANSIENT:
+                self.pending = True
+                raise
+            if not entries:
+                self._caught_up_at = newest
+        if entries:
+            self.cursor = entries[-1].stream_id
+        return entries
+
+
+def _entries(reply: Any) -> list[Entry]:
+    entries: list[Entry] = []
+    for _stream, items in reply or []:
+        for raw_id, fields in items or []:
+            stream_id = _text(raw_id)
+            if not fields:  # an entry deleted while pending: nothing left to apply
+                log.error("stream entry %s was deleted before it was applied", stream_id)
+                entries.append(Entry(stream_id, ""))
+                continue
+            text = ""
+            for name, value in zip(fields[::2], fields[1::2], strict=True):
+                if _text(name) == keys.COMMAND_FIELD:
+                    text = _text(value)
+            entries.append(Entry(stream_id, text))
+    return entries
+
+
+# KEYS: stream, lease. ARGV: token, group, count, id ('>' for new entries, else a cursor
+# into this consumer's pending list). Returns {entries, newest id of the stream}.
+_READ = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('NOTLEADER') end
+local got = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[1], 'COUNT', ARGV[3],
+                       'STREAMS', KEYS[1], ARGV[4])
+local newest = '0-0'
+if not got and ARGV[4] == '>' then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 then newest = last[1][1] end
+end
+return {got or {}, newest}
+"""
+
+# KEYS: stream, lease. ARGV: token, group. Claims every pending entry, drops the other
+# consumers (all now have nothing pending). Returns how many entries were claimed.
+_CLAIM = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('NOTLEADER') end
+local start, claimed = '0-0', 0
+repeat
+  local got = redis.call('XAUTOCLAIM', KEYS[1], ARGV[2], ARGV[1], 0, start, 'COUNT', 1000,
+                         'JUSTID')
+  start = got[1]
+  claimed = claimed + #got[2]
+until start == '0-0'
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[2])) do
+  local name = consumer[2]
+  if name ~= ARGV[1] then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[2], name) end
+end
+return claimed
+"""
+
+# KEYS: stream, lease, then the keys to SET (the first ARGV[3] for good, the rest with
+# EX ARGV[4]). ARGV: token, group, #permanent, ttl, trim-below id ('' for none), #acks,
+# the ids to XACK, then one value per SET key.
+_PUBLISH = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('NOTLEADER') end
+local permanent, acks = tonumber(ARGV[3]), tonumber(ARGV[6])
+local values = 6 + acks
+for i = 3, #KEYS do
+  local value = ARGV[values + i - 2]
+  if i - 2 <= permanent then
+    redis.call('SET', KEYS[i], value)
   else
-    redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ARGV[2])
+    redis.call('SET', KEYS[i], value, 'EX', ARGV[4])
   end
 end
-return #KEYS
+for first = 7, 6 + acks, 1000 do  -- unpack() is bounded by Lua's C stack
+  redis.call('XACK', KEYS[1], ARGV[2], unpack(ARGV, first, math.min(first + 999, 6 + acks)))
+end
+if ARGV[5] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[5]) end
+return #KEYS - 2
 """
 
 

@@ -2,55 +2,94 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.command_stream import CommandSource
 from lib.commands import dump_command
 from lib.config import load_settings
-from matcher.service import store
+from matcher.service import journal, store
 from matcher.service.batch import Entry
 from matcher.service.journal import JournalBatch
 from matcher.service.recovery import new_state
 from tests.service.harness import SYMBOLS, ServiceEnv
 
 NOW = 1_795_000_000 * 10**9
-MINUTE = 60 * 10**9
 
 
 def test_recent_journal_and_pruning(service_env: ServiceEnv) -> None:
     dbs = store.connect(service_env.mongodb_uri, service_env.db_name)
     store.ensure_indexes(dbs)
-    # Batches 1-4 of shard 0, ten minutes apart to one minute ago; one of shard 1.
-    for batch, age in ((1, 30), (2, 20), (3, 10), (4, 1)):
+    # Batches 1-4 of shard 0 whose newest command was received at 10, 20, 30, 40; one of
+    # shard 1; and orphan parts of a batch 2 that another writer never committed.
+    for batch in (1, 2, 3, 4):
         doc = {"_id": store.journal_id(0, batch), "shard": 0, "batch": batch,
-               "timestamp": NOW - age * MINUTE, "writer": "w"}  # fmt: skip
-        store.insert_journal(dbs.journal, doc)
-    store.insert_journal(dbs.journal, {"_id": "1:9", "shard": 1, "batch": 9, "timestamp": NOW})
+               "received_max": batch * 10, "writer": "w"}  # fmt: skip
+        store.insert_journal(dbs, doc)
+    store.insert_journal(dbs, {"_id": "1:9", "shard": 1, "batch": 9, "received_max": 0})
+    dbs.journal_parts.insert_one({"_id": "0:2:gone:0", "shard": 0, "batch": 2, "data": b""})
 
-    def batches(from_batch: int, since_minutes: int) -> list[int]:
-        since = NOW - since_minutes * MINUTE
-        return [d["batch"] for d in store.recent_journal(dbs.journal, 0, from_batch, since)]
+    def batches(from_batch: int, received_above: int) -> list[int]:
+        found = store.recent_journal(dbs, 0, from_batch, received_above)
+        return [doc["batch"] for doc, _ in found]
 
-    # Everything from the last projected batch on, however old, plus the last 5 minutes.
-    assert batches(2, 5) == [2, 3, 4]
-    assert batches(9, 5) == [4]
-    assert batches(9, 15) == [3, 4]
+    # Everything from the last projected batch on, plus what holds commands above the floor.
+    assert batches(2, 25) == [2, 3, 4]
+    assert batches(9, 25) == [3, 4]
+    assert batches(9, 35) == [4]
 
-    # Only projected batches (<= 2 here) older than the cut-off go.
-    store.prune_journal(dbs.journal, 0, 2, NOW - 15 * MINUTE)
-    assert batches(0, 60) == [3, 4]
-    store.prune_journal(dbs.journal, 0, 2, NOW)
-    assert batches(0, 60) == [3, 4]  # batch 3 is not projected yet: kept
+    # Only projected batches (below the last projected one, which recovery reads the
+    # dedupe floor from) whose commands are all at or below the floor go.
+    store.prune_journal(dbs, 0, 4, 25)
+    assert batches(0, -1) == [3, 4]
+    assert dbs.journal_parts.count_documents({}) == 0  # below the oldest batch kept
+    store.prune_journal(dbs, 0, 3, 100)
+    assert batches(0, -1) == [3, 4]  # batch 3 is the last projected one: kept
+    store.prune_journal(dbs, 0, 4, 100)
+    assert batches(0, -1) == [4]
     assert dbs.journal.count_documents({"shard": 1}) == 1
+
+
+def batches_of(commands: int, per_batch: int) -> list[JournalBatch]:
+    specs = {s.symbol: s for s in load_settings({"SBS_SYMBOLS": SYMBOLS}).symbols}
+    state = new_state(0, specs)
+    raws = [dump_command(c) for c in CommandSource(seed=3).take(commands)]
+    found = []
+    for start in range(0, len(raws), per_batch):
+        chunk = raws[start:][:per_batch]
+        entries = [Entry(f"{start + i + 1}-0", raw) for i, raw in enumerate(chunk)]
+        found.append(JournalBatch.of(0, start // per_batch + 1, state.apply(entries, NOW)))
+    return found
 
 
 def test_journal_document_round_trip() -> None:
     """Replies are stored by reference to the batch's order documents where they can be;
     reading the document back must give every reply exactly as it was sent."""
-    specs = {s.symbol: s for s in load_settings({"SBS_SYMBOLS": SYMBOLS}).symbols}
-    state = new_state(0, specs)
-    raws = [dump_command(c) for c in CommandSource(seed=3).take(3000)]
-    for start in range(0, len(raws), 500):
-        entries = [Entry(f"{start + i + 1}-0", raw) for i, raw in enumerate(raws[start:][:500])]
-        batch = JournalBatch.of(0, start // 500 + 1, state.apply(entries, NOW))
-        back = JournalBatch.from_document(batch.document("writer", NOW))
+    for batch in batches_of(3000, 500):
+        doc, parts = batch.documents("writer", NOW)
+        assert parts == []
+        back = JournalBatch.from_document(doc)
         assert back.replies == batch.replies
+        assert back.remembered == batch.remembered and back.remembered
         assert back == batch
+
+
+def test_a_large_batch_is_written_in_parts(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above INLINE_BYTES the payload goes to parts; the batch document, inserted last,
+    names them, and recovery reads the batch back whole."""
+    monkeypatch.setattr(journal, "INLINE_BYTES", 10_000)
+    monkeypatch.setattr(journal, "PART_BYTES", 64_000)
+    (batch,) = batches_of(2000, 2000)
+    doc, parts = batch.documents("writer", NOW)
+    assert len(parts) > 2 and len(doc["parts"]) == len(parts)
+    assert "orders" not in doc
+    assert JournalBatch.payload_bytes(doc, parts) > 64_000 * 2
+
+    dbs = store.connect(service_env.mongodb_uri, service_env.db_name)
+    store.ensure_indexes(dbs)
+    store.insert_journal(dbs, doc, parts)
+    store.insert_journal(dbs, doc, parts)  # a retry after a lost reply: still one batch
+    ((stored, data),) = store.recent_journal(dbs, 0, 0, -1)
+    assert data is not None
+    assert JournalBatch.from_document(stored, data) == batch

@@ -64,10 +64,10 @@ def test_a_stale_writer_is_fenced_out(service_env: ServiceEnv) -> None:
     dbs = store.connect(service_env.mongodb_uri, service_env.db_name)
     store.ensure_indexes(dbs)
     doc = {"_id": store.journal_id(0, 1), "shard": 0, "batch": 1, "writer": "new-leader"}
-    store.insert_journal(dbs.journal, doc)
-    store.insert_journal(dbs.journal, doc)  # its own retry after a lost reply: fine
+    store.insert_journal(dbs, doc)
+    store.insert_journal(dbs, doc)  # its own retry after a lost reply: fine
     with pytest.raises(store.FencedOutError):
-        store.insert_journal(dbs.journal, {**doc, "writer": "stale"})
+        store.insert_journal(dbs, {**doc, "writer": "stale"})
     assert dbs.journal.count_documents({}) == 1
     with pytest.raises(pymongo.errors.DuplicateKeyError):
         dbs.journal.insert_one({**doc, "writer": "stale"})
