@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="HTTP port (0: any free one)")
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch)
     parser.add_argument("--lease-ms", type=int, default=DEFAULTS.lease_ms)
+    parser.add_argument(
+        "--max-commit-bytes",
+        type=int,
+        default=DEFAULTS.max_commit_bytes,
+        help="largest journal payload of one batch; a command whose effects alone are "
+        "larger is refused as too_large",
+    )
     args = parser.parse_args(argv)
     settings = settings_or_exit()
     if not 0 <= args.shard < settings.shards:
@@ -37,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--max-batch must be in 1..10000")
     if not 500 <= args.lease_ms <= 60_000:
         parser.error("--lease-ms must be in 500..60000")
+    if not 10_000 <= args.max_commit_bytes <= 2**32:
+        parser.error("--max-commit-bytes must be in 10000..4294967296")
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(asctime)s matcher[{args.shard}] %(levelname)s %(message)s",
@@ -53,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         max_batch=args.max_batch,
         lease_ms=args.lease_ms,
         renew_ms=max(100, args.lease_ms // 3),
+        max_commit_bytes=args.max_commit_bytes,
     )
     metrics = Metrics(args.shard)
     service = ShardService(settings, options, metrics=metrics)

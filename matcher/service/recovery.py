@@ -87,13 +87,13 @@ def recover(
         log.info("recovery: redid the projections of %d committed batches", len(redone))
 
     remembered: list[tuple[Remembered, dict[str, Any]]] = []
-    ended: dict[str, str] = {}
+    ended: dict[str, str] = {}  # orders the engine saw end (a refused place it never saw)
     for batch in recent:
         for doc in batch.orders:
-            if not doc["order_alive"]:
-                ended[doc["_id"]] = doc["account"]
-            else:
+            if doc["order_alive"]:
                 ended.pop(doc["_id"], None)
+            elif doc["status"] != "rejected":
+                ended[doc["_id"]] = doc["account"]
         remembered += [(r, batch.replies[r.command_id]) for r in batch.remembered]
     if last is not None:
         memory.restore(floor, int(last.get("received_newest", 0)), remembered)

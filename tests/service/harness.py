@@ -25,6 +25,7 @@ from lib import keys, queue
 from lib.commands import dump_command
 from lib.config import load_settings
 from matcher.service.batch import Entry
+from matcher.service.documents import public_order
 from matcher.service.recovery import new_state
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -60,20 +61,33 @@ class ServiceEnv:
         return client[self.db_name]
 
     def matcher(
-        self, name: str = "matcher", lease_ms: int = 3000, shard: int = 0, **environ: str
+        self,
+        name: str = "matcher",
+        lease_ms: int = 3000,
+        shard: int = 0,
+        args: tuple[str, ...] = (),
+        **environ: str,
     ) -> MatcherProcess:
-        return MatcherProcess(self, name, lease_ms, shard, environ)
+        """`args`: more command-line options; `environ`: variables to add or override
+        (REDIS_URL through a fault proxy, SBS_CRASH_AT, ...)."""
+        return MatcherProcess(self, name, lease_ms, shard, environ, args)
 
 
 class MatcherProcess:
     """`python -m matcher` as a child process with its HTTP port; ready when /health answers."""
 
     def __init__(
-        self, env: ServiceEnv, name: str, lease_ms: int, shard: int, environ: dict[str, str]
+        self,
+        env: ServiceEnv,
+        name: str,
+        lease_ms: int,
+        shard: int,
+        environ: dict[str, str],
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         argv = [sys.executable, "-m", "matcher", "--port", str(self.port),
-                "--lease-ms", str(lease_ms), "--shard", str(shard)]  # fmt: skip
+                "--lease-ms", str(lease_ms), "--shard", str(shard), *args]  # fmt: skip
         self.process = ManagedProcess(
             name, argv, log_path=env.log_dir / f"{name}.log", ready=self._answers,
             env=env.environ(**environ), cwd=PROJECT_ROOT,
@@ -176,15 +190,21 @@ class Replay:
     depth: dict[str, Doc]
 
 
-def replay(raws: list[str], batch_size: int = 500) -> Replay:
+def replay(raws: list[str], batch_size: int = 500, refused: frozenset[str] = frozenset()) -> Replay:
+    """`refused`: command ids the matcher refused as too large to commit."""
     settings = load_settings({"SBS_SYMBOLS": SYMBOLS})
     state = new_state(0, {spec.symbol: spec for spec in settings.symbols})
     orders: dict[str, Doc] = {}
     trades: dict[str, Doc] = {}
     replies: dict[str, Doc] = {}
     for start in range(0, len(raws), batch_size):
-        entries = [Entry(f"{i + 1}-0", raw) for i, raw in enumerate(raws[start:][:batch_size])]
-        result = state.apply(entries, 1_795_000_000_000_000_000)
+        entries = [
+            Entry(f"{start + i + 1}-0", raw) for i, raw in enumerate(raws[start:][:batch_size])
+        ]
+        refuse = frozenset(
+            e.stream_id for e in entries if json.loads(e.raw)["command_id"] in refused
+        )
+        result = state.apply(entries, 1_795_000_000_000_000_000, refuse)
         orders.update(result.orders)
         trades.update({t["_id"]: t for t in result.trades})
         replies.update(result.replies)
@@ -211,6 +231,11 @@ def without_clock(doc: Mapping[str, Any]) -> Doc:
     return {k: v for k, v in doc.items() if k not in _CLOCK_FIELDS}
 
 
+def reply_without_clock(reply: Mapping[str, Any]) -> Doc:
+    order = reply.get("order")
+    return {**reply, "order": None if order is None else without_clock(order)}
+
+
 def assert_matches_replay(env: ServiceEnv, expected: Replay) -> None:
     """MongoDB's orders, trades and shard sequence, and Redis's order/depth cache, equal the
     replay's: every command applied exactly once (a second application would shift the
@@ -230,10 +255,21 @@ def assert_matches_replay(env: ServiceEnv, expected: Replay) -> None:
         assert raw_depth is not None
         cached = json.loads(raw_depth)
         assert (cached["bids"], cached["asks"]) == (snapshot["bids"], snapshot["asks"])
-    open_ids = [o.order_id for o in expected.open_orders]
-    cached_orders = client.mget([keys.order(i) for i in open_ids]) if open_ids else []
-    for order_id, raw in zip(open_ids, cached_orders, strict=True):
+    # The order cache holds every order's last state, the public object plus `account`.
+    order_ids = list(expected.orders)
+    cached_orders = client.mget([keys.order(i) for i in order_ids]) if order_ids else []
+    for order_id, raw in zip(order_ids, cached_orders, strict=True):
         assert raw is not None, order_id
-        cached = json.loads(raw)
-        assert cached["order_alive"] is True
-        assert cached["remaining_quantity"] == expected.orders[order_id]["remaining_quantity"]
+        want = without_clock(public_order(expected.orders[order_id]))
+        assert without_clock(json.loads(raw)) == want, order_id
+    assert {o.order_id for o in expected.open_orders} == {
+        k for k, v in expected.orders.items() if v["order_alive"]
+    }
+    # A reply for every command, the one an uninterrupted run gave.
+    command_ids = list(expected.replies)
+    raw_replies = client.mget([keys.reply(i) for i in command_ids]) if command_ids else []
+    for command_id, raw in zip(command_ids, raw_replies, strict=True):
+        assert raw is not None, f"no reply for {command_id}"
+        want_reply = reply_without_clock(expected.replies[command_id])
+        got_reply = reply_without_clock(json.loads(raw))
+        assert got_reply == want_reply, (command_id, got_reply, want_reply)
