@@ -2,9 +2,10 @@
 
 Each step is idempotent, so a crash at any point of recovery just means it runs again:
 1. the journal batches after the last one marked projected (`matcher_state`) are
-   projected again, in one round written as a redo (trades, orders), and the progress
-   document moves past them; those batches and the last one marked projected get their
-   Redis side redone too (the caller republishes them);
+   projected again, in one round written as a redo (trades, orders); those batches and
+   the last one marked projected get their Redis side redone too, and only then does the
+   progress document move past them (the caller does both: `Recovered.finish`), so a
+   crash while republishing leaves them all to be republished next time;
 2. the books are rebuilt from the open orders in MongoDB, in their original time
    priority, and the engine continues from the journal's sequence;
 3. the dedupe memory is rebuilt from the journal: the last batch's floor, and the
@@ -39,11 +40,12 @@ Doc = dict[str, Any]
 @dataclass(slots=True)
 class Recovered:
     state: ShardState
-    progress: ShardProgress
+    progress: ShardProgress  # the last committed batch
     # Committed batches whose Redis side (cache, replies, acks) may be missing: those whose
-    # projections were redone, and the last one marked applied - batches run one at a time,
-    # so only the newest can have been cut short between its progress write and Redis.
+    # projections were redone, and the last one marked projected (the projector writes
+    # progress after the batch's Redis side, so only it can have been cut short).
     unpublished: list[JournalBatch]
+    redone: bool  # projections were redone: the progress document must move to `progress`
 
 
 def instruments(specs: dict[str, SymbolSpec]) -> list[Instrument]:
@@ -64,7 +66,6 @@ def recover(
     shard: int,
     specs: dict[str, SymbolSpec],
     lease: Lease,
-    epoch: int,
     memory: DedupeMemory,
 ) -> Recovered:
     db = dbs.main
@@ -82,8 +83,6 @@ def recover(
         round_.write(db, OrderWriter(db), lease.writes_allowed)
         faults.at("recovery.redo")
         progress = round_.progress
-        store.write_progress(db, shard, progress, lease.token, epoch, lease.writes_allowed)
-        faults.at("progress.after")
         log.info("recovery: redid the projections of %d committed batches", len(redone))
 
     remembered: list[tuple[Remembered, dict[str, Any]]] = []
@@ -119,7 +118,7 @@ def recover(
         progress.sequence,
         len(open_docs),
     )
-    return Recovered(state, progress, unpublished)
+    return Recovered(state, progress, unpublished, bool(redone))
 
 
 def _resting(doc: Doc) -> RestingOrder:

@@ -159,13 +159,18 @@ class ShardService:
         memory = DedupeMemory(self.options.dedupe_commands, self.options.dedupe_window_ms)
         recovered = self._retry(
             "recover",
-            lambda: recover(self.dbs, self.shard, self.specs, lease, epoch, memory),
+            lambda: recover(self.dbs, self.shard, self.specs, lease, memory),
             leading,
         )
         state, progress = recovered.state, recovered.progress
         for batch in recovered.unpublished:
             self._retry("republish a recovered batch", partial(commands.publish, batch), leading)
             faults.at("recovery.republish")
+        if recovered.redone:
+            write = partial(store.write_progress, self.dbs.main, self.shard, progress,
+                            lease.token, epoch, lease.writes_allowed)  # fmt: skip
+            self._retry("move the progress past the redone batches", write, leading)
+            faults.at("progress.after")
         depth = {s: state.depth_snapshot(s, time.time_ns()) for s in self.specs}
         self._retry("publish depth", lambda: commands.publish_depth(depth), leading)
         # What recovery built lives as long as the books: keep it out of the collector's
