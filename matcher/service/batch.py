@@ -77,7 +77,7 @@ class ShardState:
         self.specs = specs
         self.engine = engine
         self.views: dict[str, OrderView] = {}  # live orders (plus this batch's touched)
-        self.memory = memory or DedupeMemory()
+        self.memory = memory if memory is not None else DedupeMemory()
 
     def apply(
         self, entries: list[Entry], timestamp: int, refuse: frozenset[str] = frozenset()

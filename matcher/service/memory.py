@@ -4,21 +4,24 @@ The rule, the same for a matcher that has run for days and one that has just rec
 (docs/MATCHER.md, "Exactly once"):
 
 - `newest` is the latest `received_at` seen (never past the batch's own clock, so one bad
-  clock cannot push it into the future); the memory keeps the last `capacity` commands
-  whose `received_at` lies within `window_ms` of it;
+  clock cannot push it into the future);
+- the memory keeps the (at most `capacity`) most recently *received* commands whose
+  `received_at` lies within `window_ms` of `newest`; when full it lets go of the one
+  received first, whatever the order they arrived in;
 - `floor` is the highest `received_at` the memory has let go of (by count or by age);
 - a command whose `received_at` is at or below the floor is refused as stale: it may be
   a late retry of a forgotten command, so applying it could apply something twice;
 - any other command is a duplicate exactly when its id is remembered.
 
-`floor` and `newest` go into every journal document and the remembered commands into its
-payload, so recovery rebuilds a memory that decides every later command exactly as the
-uninterrupted one would (see `restore`).
+So the memory always holds exactly the applied commands received above the floor. `floor`
+and `newest` go into every journal document and the remembered commands into its payload,
+so recovery rebuilds the very same memory from the batches holding a command above the
+floor (see `restore`), and it decides every later command as the uninterrupted one would.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import heapq
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +41,7 @@ class Remembered:
 
 
 class DedupeMemory:
-    """command_id -> the first reply, oldest evicted first.
+    """command_id -> the first reply; the one received first is let go of first (a heap).
 
     Replies are kept as JSON bytes, which the garbage collector does not track: 200,000
     reply dicts would make every full collection walk millions of objects, a pause of tens
@@ -52,8 +55,9 @@ class DedupeMemory:
         self.window_ms = window_ms
         self.floor = -1
         self.newest = 0
-        self._items: OrderedDict[str, tuple[int, str | None, bytes]] = OrderedDict()
-        self._orders: dict[str, tuple[str, int]] = {}  # order id -> (command, received_at)
+        self._items: dict[str, tuple[int, str | None, bytes]] = {}
+        self._by_received: list[tuple[int, str]] = []  # heap of (received_at, command_id)
+        self._orders: dict[str, str] = {}  # order id -> the command that placed it
 
     def __len__(self) -> int:
         return len(self._items)
@@ -61,19 +65,15 @@ class DedupeMemory:
     def is_stale(self, received_at: int) -> bool:
         return received_at <= self.floor
 
-    # Entries at or below the floor may linger until they reach the front (arrival order
-    # is not quite received_at order); they count as forgotten, as in a recovered memory.
-
     def reply(self, command_id: str) -> dict[str, Any] | None:
         item = self._items.get(command_id)
-        if item is None or item[0] <= self.floor:
+        if item is None:
             return None
         reply: dict[str, Any] = orjson.loads(item[2])
         return reply
 
     def knows_order(self, order_id: str) -> bool:
-        placed = self._orders.get(order_id)
-        return placed is not None and placed[1] > self.floor
+        return order_id in self._orders
 
     def remember(
         self, entry: Remembered, reply: dict[str, Any], now_ms: int, evict: bool = True
@@ -82,21 +82,20 @@ class DedupeMemory:
             return  # the first result is the one every retry gets
         self.newest = max(self.newest, min(entry.received_at, now_ms))
         self._items[entry.command_id] = (entry.received_at, entry.order_id, orjson.dumps(reply))
+        heapq.heappush(self._by_received, (entry.received_at, entry.command_id))
         if entry.order_id is not None:
-            self._orders[entry.order_id] = (entry.command_id, entry.received_at)
+            self._orders[entry.order_id] = entry.command_id
         if evict:
             self.evict()
 
     def evict(self) -> None:
-        items = self._items
+        items, heap = self._items, self._by_received
         self.floor = max(self.floor, self.newest - self.window_ms)
-        while items:
-            command_id, (received_at, order_id, _) = next(iter(items.items()))
-            if len(items) <= self.capacity and received_at > self.floor:
-                break
-            items.popitem(last=False)
+        while heap and (len(items) > self.capacity or heap[0][0] <= self.floor):
+            received_at, command_id = heapq.heappop(heap)
             self.floor = max(self.floor, received_at)
-            if order_id is not None and self._orders.get(order_id, ("",))[0] == command_id:
+            order_id = items.pop(command_id)[1]
+            if order_id is not None and self._orders.get(order_id) == command_id:
                 del self._orders[order_id]
 
     def restore(

@@ -85,7 +85,6 @@ def recover(
         progress = round_.progress
         log.info("recovery: redid the projections of %d committed batches", len(redone))
 
-    remembered: list[tuple[Remembered, dict[str, Any]]] = []
     ended: dict[str, str] = {}  # orders the engine saw end (a refused place it never saw)
     for batch in recent:
         for doc in batch.orders:
@@ -93,9 +92,8 @@ def recover(
                 ended.pop(doc["_id"], None)
             elif doc["status"] != "rejected":
                 ended[doc["_id"]] = doc["account"]
-        remembered += [(r, batch.replies[r.command_id]) for r in batch.remembered]
     if last is not None:
-        memory.restore(floor, int(last.get("received_newest", 0)), remembered)
+        restore_memory(memory, floor, int(last.get("received_newest", 0)), recent)
     state = ShardState(shard, specs, new_engine(shard, specs), memory)
     open_docs = store.open_orders(db, list(specs))
     # An order that ended cannot be live again: a document that says so is a late write
@@ -119,6 +117,17 @@ def recover(
         len(open_docs),
     )
     return Recovered(state, progress, unpublished, bool(redone))
+
+
+def restore_memory(
+    memory: DedupeMemory, floor: int, newest: int, batches: list[JournalBatch]
+) -> None:
+    """The dedupe memory from the newest batch's floor and newest, and the commands of the
+    journal batches that may hold one received above the floor, oldest first."""
+    remembered: list[tuple[Remembered, dict[str, Any]]] = []
+    for batch in batches:
+        remembered += [(r, batch.replies[r.command_id]) for r in batch.remembered]
+    memory.restore(floor, newest, remembered)
 
 
 def _resting(doc: Doc) -> RestingOrder:
