@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.calibration import calibration_msgs_per_s
 from matcher.core import (
     CancelOrder,
     Command,
@@ -331,16 +332,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=3, help="throughput: best of N runs")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--calibration", type=int, help=argparse.SUPPRESS)  # from the parent
     args = parser.parse_args()
     names = args.workloads or [*WORKLOADS, "resting_1m"]
     unknown = set(names) - {*WORKLOADS, "resting_1m"}
     if unknown:
         parser.error(f"unknown workload(s): {sorted(unknown)}")
+    calibration = args.calibration or calibration_msgs_per_s()
     if len(names) > 1:
         # One process per workload, so that each one's RSS is its own.
         for name in names:
             argv = [sys.executable, "-m", "bench.engine", name, "--messages", str(args.messages)]
             argv += ["--seed", str(args.seed), "--repeat", str(args.repeat)]
+            argv += ["--calibration", str(calibration)]
             argv += ["--json"] if args.json else []
             subprocess.run(argv, check=True)
         return
@@ -351,6 +355,7 @@ def main() -> None:
         else run(name, args.messages, args.seed, args.repeat)
     )
     result["python"] = platform.python_version()
+    result["calibration_msgs_per_s"] = calibration
     if args.json:
         print(json.dumps(result), flush=True)
     else:

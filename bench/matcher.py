@@ -34,6 +34,7 @@ from typing import Any
 import pymongo
 import redis
 
+from bench.calibration import calibration_msgs_per_s
 from bench.command_stream import CommandSource
 from devstack import ManagedProcess, free_port, start_stack
 from lib import keys, queue
@@ -240,8 +241,11 @@ def main() -> None:
         server = "mongod/Atlas" if "MONGODB_URI" in os.environ else "local stack"
         client.drop_database(env["MONGODB_DB"])
         client.drop_database(journal_db_name(env["MONGODB_DB"]))
+    # After the runs, on the idle machine: the same conditions as the figures beside it.
+    calibration = calibration_msgs_per_s()
     for result in results:
         result["machine"] = f"{platform.machine()} {os.cpu_count()} cpu, {server}"
+        result["calibration_msgs_per_s"] = calibration
         print(json.dumps(result) if args.json else result)
 
 
