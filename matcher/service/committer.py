@@ -89,7 +89,7 @@ class Committer(OrderedWorker[Applied]):
 
         def insert() -> None:
             try:
-                store.insert_journal(self.dbs, applied.journal, applied.parts, lease.writes_allowed)
+                store.insert_journal(self.dbs, applied.journal, applied.parts, lease.fenced)
             except InvalidDocument as exc:  # pymongo's DocumentTooLarge is one
                 raise UncommittableError(batch.stream_ids, str(exc)) from exc
 

@@ -23,7 +23,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pymongo
 import redis
@@ -99,6 +99,20 @@ class Lease:
             raise LeaseLostError("the lease ran out before a write")
         with pymongo.timeout(left):
             yield
+
+    def fenced[T](self, write: Callable[[], T]) -> T:
+        """One MongoDB write, sent only while the lease holds (`writes_allowed`)."""
+        with self.writes_allowed():
+            return write()
+
+    def gated[T](self, write: Callable[[], T]) -> T:
+        """One MongoDB write, started only while the lease holds, then given the time it
+        takes. For projection writes: on FerretDB a delete on a deep book scans for seconds,
+        longer than the lease has left, and a deadline would cancel it every time (FerretDB
+        honours it); the commit point and the progress document stay `fenced`."""
+        if self.remaining_ms() <= 0:
+            raise LeaseLostError("the lease ran out before a write")
+        return write()
 
     def holder(self) -> str | None:
         try:

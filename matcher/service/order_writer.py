@@ -30,7 +30,7 @@ from typing import Any
 from pymongo.database import Database
 
 from matcher.service import faults
-from matcher.service.store import Fence, insert_new
+from matcher.service.store import Fence, delete_ids, insert_new
 
 log = logging.getLogger("matcher")
 Doc = dict[str, Any]
@@ -60,9 +60,7 @@ class OrderWriter:
         faults.at("projection.open_new")
         stale = [d["_id"] for d in ended if redo or d["_id"] not in new_ids]
         stale += [d["_id"] for d in changed]
-        if stale:
-            with fence():
-                self._open.delete_many({"_id": {"$in": stale}})
+        delete_ids(self._open, stale, fence)
         faults.at("projection.open_delete")
         insert_new(self._open, changed, fence)
         faults.at("projection.open_insert")

@@ -152,7 +152,7 @@ class Projector(OrderedWorker[JournalBatch]):
             # A retried round may find part of itself written: write it as a redo.
             round_ = ProjectionRound.of(batches, redo=self._redo)
             self._redo = True
-            round_.write(self.db, self.orders, lease.writes_allowed)
+            round_.write(self.db, self.orders, self._fence)
             self._redo = False
 
         step("projections", project)
@@ -161,7 +161,7 @@ class Projector(OrderedWorker[JournalBatch]):
         step(
             "progress",
             lambda: store.write_progress(
-                self.db, self.shard, progress, lease.token, self.epoch, lease.writes_allowed
+                self.db, self.shard, progress, lease.token, self.epoch, lease.fenced
             ),
         )
         faults.at("progress.after")
@@ -169,7 +169,7 @@ class Projector(OrderedWorker[JournalBatch]):
             step(
                 "journal pruning",
                 lambda: store.prune_journal(
-                    self.dbs, self.shard, last.batch, last.dedupe_floor, lease.writes_allowed
+                    self.dbs, self.shard, last.batch, last.dedupe_floor, self._fence
                 ),
             )
             self._pruned_at = time.monotonic()
@@ -179,3 +179,14 @@ class Projector(OrderedWorker[JournalBatch]):
 
     def _count_retry(self) -> None:
         self.metrics.retries += 1
+
+    def _fence[T](self, write: Callable[[], T]) -> T:
+        """Each write retried on its own, so a round that meets a lost reply goes on from
+        there instead of starting over."""
+        lease = self.lease
+        return retry(
+            "projection write",
+            lambda: lease.gated(write),
+            lambda: lease.valid() and not self.abandoned,
+            self._count_retry,
+        )

@@ -27,7 +27,6 @@ from matcher.service import faults, store
 from matcher.service.batch import ShardState
 from matcher.service.documents import OrderView
 from matcher.service.journal import JournalBatch
-from matcher.service.lease import Lease
 from matcher.service.memory import DedupeMemory, Remembered
 from matcher.service.order_writer import OrderWriter
 from matcher.service.projector import ProjectionRound
@@ -65,7 +64,7 @@ def recover(
     dbs: store.Databases,
     shard: int,
     specs: dict[str, SymbolSpec],
-    lease: Lease,
+    fence: store.Fence,
     memory: DedupeMemory,
 ) -> Recovered:
     db = dbs.main
@@ -80,7 +79,7 @@ def recover(
     redone = [b for b in recent if b.batch > progress.last_batch]
     if redone:
         round_ = ProjectionRound.of(redone, redo=True)
-        round_.write(db, OrderWriter(db), lease.writes_allowed)
+        round_.write(db, OrderWriter(db), fence)
         faults.at("recovery.redo")
         progress = round_.progress
         log.info("recovery: redid the projections of %d committed batches", len(redone))
@@ -101,8 +100,7 @@ def recover(
     resurrected = [doc["_id"] for doc in open_docs if doc["_id"] in ended]
     if resurrected:
         log.error("recovery: %d ended orders were in open_orders; removed", len(resurrected))
-        with lease.writes_allowed():
-            db.open_orders.delete_many({"_id": {"$in": resurrected}})
+        store.delete_ids(db.open_orders, resurrected, fence)
         open_docs = [doc for doc in open_docs if doc["_id"] not in ended]
     state.engine.restore(
         [_resting(doc) for doc in open_docs], progress.sequence, ended_orders=ended.items()

@@ -150,8 +150,11 @@ class ShardService:
         def leading() -> bool:
             return self._go() and lease.valid()
 
+        def fence[T](write: Callable[[], T]) -> T:  # recovery's projection writes
+            return self._retry("a recovery write", partial(lease.gated, write), leading)
+
         def take_over() -> int:
-            return store.take_over(self.dbs.main, self.shard, lease.writes_allowed)
+            return store.take_over(self.dbs.main, self.shard, lease.fenced)
 
         self._retry("create the consumer group", commands.ensure_group, leading)
         self._retry("claim pending entries", commands.take_over_pending, leading)
@@ -159,7 +162,7 @@ class ShardService:
         memory = DedupeMemory(self.options.dedupe_commands, self.options.dedupe_window_ms)
         recovered = self._retry(
             "recover",
-            lambda: recover(self.dbs, self.shard, self.specs, lease, memory),
+            lambda: recover(self.dbs, self.shard, self.specs, fence, memory),
             leading,
         )
         state, progress = recovered.state, recovered.progress
@@ -168,7 +171,7 @@ class ShardService:
             faults.at("recovery.republish")
         if recovered.redone:
             write = partial(store.write_progress, self.dbs.main, self.shard, progress,
-                            lease.token, epoch, lease.writes_allowed)  # fmt: skip
+                            lease.token, epoch, lease.fenced)  # fmt: skip
             self._retry("move the progress past the redone batches", write, leading)
             faults.at("progress.after")
         depth = {s: state.depth_snapshot(s, time.time_ns()) for s in self.specs}

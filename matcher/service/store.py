@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -34,11 +34,23 @@ DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
 
 
-# Wraps each single driver call that writes, so that it is sent only while the writer may
-# still write (Lease.writes_allowed); one call at a time, so a long series of writes never
-# needs the whole lease at once.
-Fence = Callable[[], AbstractContextManager[object]]
-UNFENCED: Fence = nullcontext
+class Fence(Protocol):
+    """Runs each single driver call that writes: the matcher's sends it only while its
+    lease holds (`Lease.fenced`), one call at a time, so that a long series of writes never
+    needs the whole lease at once, and retries it through timeouts and lost replies (every
+    write here is idempotent on its own)."""
+
+    def __call__[T](self, write: Callable[[], T]) -> T: ...
+
+
+def _unfenced[T](write: Callable[[], T]) -> T:
+    return write()
+
+
+UNFENCED: Fence = _unfenced
+# Ids per `$in` of a delete: FerretDB on SQLite binds each as an SQL variable (at most
+# 32,766), and on a deep book each such delete scans `open_orders` for seconds.
+DELETE_CHUNK = 5_000
 
 
 class FencedOutError(Exception):
@@ -125,8 +137,7 @@ def insert_journal(
         insert_new(dbs.journal_parts, [part], fence)
     journal = dbs.journal
     try:
-        with fence():
-            journal.insert_one(doc)
+        fence(partial(journal.insert_one, doc))
     except DuplicateKeyError:
         existing = journal.find_one({"_id": doc["_id"]}, {"writer": 1})
         if existing is None or existing.get("writer") != doc["writer"]:
@@ -168,12 +179,10 @@ def prune_journal(
     dedupe memory has let go of (all received at or before `received_upto`), with their
     parts (and parts of batches never committed, which carry such numbers too)."""
     old = {"shard": shard, "batch": {"$lt": upto_batch}}
-    with fence():
-        dbs.journal.delete_many({**old, "received_max": {"$lte": received_upto}})
+    fence(partial(dbs.journal.delete_many, {**old, "received_max": {"$lte": received_upto}}))
     oldest_kept = dbs.journal.find_one({"shard": shard}, {"batch": 1}, sort=[("batch", 1)])
     below = upto_batch - 1 if oldest_kept is None else int(oldest_kept["batch"]) - 1
-    with fence():
-        dbs.journal_parts.delete_many({"shard": shard, "batch": {"$lte": below}})
+    fence(partial(dbs.journal_parts.delete_many, {"shard": shard, "batch": {"$lte": below}}))
 
 
 # Documents per insert_many call. pymongo encodes a whole call to BSON holding the GIL;
@@ -187,14 +196,18 @@ def insert_new(collection: Collection[Doc], docs: list[Doc], fence: Fence = UNFE
     for start in range(0, len(docs), INSERT_CHUNK):
         chunk = docs[start : start + INSERT_CHUNK]
         try:
-            with fence():
-                collection.insert_many(chunk, ordered=False)
+            fence(partial(collection.insert_many, chunk, ordered=False))
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             existed += [chunk[e["index"]] for e in errors]
     return existed
+
+
+def delete_ids(collection: Collection[Doc], ids: list[str], fence: Fence = UNFENCED) -> None:
+    for start in range(0, len(ids), DELETE_CHUNK):
+        fence(partial(collection.delete_many, {"_id": {"$in": ids[start : start + DELETE_CHUNK]}}))
 
 
 def insert_trades(db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED) -> None:
@@ -205,13 +218,15 @@ def insert_trades(db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED)
 def take_over(db: Database[Doc], shard: int, fence: Fence = UNFENCED) -> int:
     """Start a leadership stint: raise the shard's epoch; returns the stint's epoch. From
     then on no earlier stint can move the progress document."""
-    with fence():
-        doc = db.matcher_state.find_one_and_update(
+    doc = fence(
+        partial(
+            db.matcher_state.find_one_and_update,
             {"_id": f"shard:{shard}"},
             {"$inc": {"epoch": 1}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+    )
     assert doc is not None  # upsert=True with AFTER always returns the document
     return int(doc["epoch"])
 
@@ -239,10 +254,11 @@ def write_progress(
         "writer": writer,
         "updated_at_ms": int(time.time() * 1000),
     }
-    with fence():
-        moved = db.matcher_state.update_one(
-            {"_id": f"shard:{shard}", "epoch": epoch}, {"$set": state}
+    moved = fence(
+        partial(
+            db.matcher_state.update_one, {"_id": f"shard:{shard}", "epoch": epoch}, {"$set": state}
         )
+    )
     if moved.matched_count == 0:
         raise FencedOutError(f"shard {shard} has a leader newer than epoch {epoch}")
 
