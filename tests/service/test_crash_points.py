@@ -15,6 +15,7 @@ import time
 import pytest
 
 from bench.command_stream import Command, CommandSource
+from devstack.process import ServiceError
 from matcher.service.faults import CRASH_EXIT_CODE
 from tests.service.harness import (
     MatcherProcess,
@@ -67,19 +68,29 @@ def wait_exit(matcher: MatcherProcess, timeout: float = 60.0) -> int | None:
     return matcher.process.stop()
 
 
+def start_to_crash(matcher: MatcherProcess) -> None:
+    """Start a matcher that may reach its crash point before it answers /health."""
+    try:
+        matcher.start()
+    except ServiceError as exc:
+        assert f"exited with status {CRASH_EXIT_CODE}" in str(exc), exc
+
+
 def run_with_crashes(env: ServiceEnv, crashes: list[str], seed: int) -> None:
     """Start a matcher per crash point in turn (each must die there), then a plain one
     that finishes; produce the stream in chunks meanwhile."""
     client = env.redis()
     stream = workload(seed)
-    raws = produce(client, stream[:300])  # pending before anyone reads
-    chunks = [stream[i : i + 100] for i in range(300, len(stream), 100)]
+    raws: list[str] = []
+    chunks = [stream[i : i + 100] for i in range(0, len(stream), 100)]
     for number, crash in enumerate(crashes):
-        matcher = env.matcher(f"m{number}", LEASE_MS, args=ARGS, SBS_CRASH_AT=crash).start()
+        matcher = env.matcher(f"m{number}", LEASE_MS, args=ARGS, SBS_CRASH_AT=crash)
+        start_to_crash(matcher)
         while matcher.process.running and chunks:
             raws += produce(client, chunks.pop(0))
             time.sleep(0.1)
-        assert wait_exit(matcher) == CRASH_EXIT_CODE, matcher.log()
+        assert wait_exit(matcher) in (CRASH_EXIT_CODE, None), matcher.log()
+        assert f"fault point {crash}: exiting" in matcher.log(), matcher.log()
     final = env.matcher("final", LEASE_MS, args=ARGS).start()
     try:
         for chunk in chunks:

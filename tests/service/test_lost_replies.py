@@ -115,7 +115,7 @@ class Aim:
 PROJECTION_GAP_S = 0.4
 
 
-def projection(command: str, collection: str, step: str = "projections") -> Aim:
+def projection(command: str, collection: str, step: str = "projection write") -> Aim:
     return Aim("mongodb", mongo_request(command, collection), (step,), 0, (0, 5), PROJECTION_GAP_S)
 
 
