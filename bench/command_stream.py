@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import random
 
-from lib.commands import CancelCommand, ModifyCommand, PlaceCommand
-
-Command = PlaceCommand | ModifyCommand | CancelCommand
+from lib.commands import CancelCommand, Command, ModifyCommand, PlaceCommand
 
 
 class CommandSource:

@@ -51,16 +51,17 @@ class CancelCommand(_Command):
     type: Literal["cancel"] = "cancel"
 
 
-QueuedCommand = Annotated[PlaceCommand | ModifyCommand | CancelCommand, Field(discriminator="type")]
-_ADAPTER: TypeAdapter[PlaceCommand | ModifyCommand | CancelCommand] = TypeAdapter(QueuedCommand)
+# Any command of the queue; the one spelling of this union in the project.
+Command = PlaceCommand | ModifyCommand | CancelCommand
+_ADAPTER: TypeAdapter[Command] = TypeAdapter(Annotated[Command, Field(discriminator="type")])
 
 
-def parse_command(data: str | bytes) -> PlaceCommand | ModifyCommand | CancelCommand:
+def parse_command(data: str | bytes) -> Command:
     """Parse a command's JSON; raises pydantic.ValidationError."""
     return _ADAPTER.validate_json(data)
 
 
-def dump_command(command: PlaceCommand | ModifyCommand | CancelCommand) -> str:
+def dump_command(command: Command) -> str:
     """Compact JSON: defaults left out (but always `type`), so a stream entry stays small."""
     data = command.model_dump(exclude_defaults=True)
     data["type"] = command.type

@@ -33,6 +33,25 @@ class ErrorCode(StrEnum):
     INVALID_COMMAND = "invalid_command"
     STALE_COMMAND = "stale_command"
     TOO_LARGE = "too_large"
+    # Refused by the API before anything is queued.
+    INVALID_JSON = "invalid_json"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    BODY_TOO_LARGE = "body_too_large"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_FIELD = "unknown_field"
+    INVALID_FIELD = "invalid_field"
+    INVALID_SIDE = "invalid_side"
+    INVALID_ORDER_ID = "invalid_order_id"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_LIMIT = "invalid_limit"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    RATE_LIMITED = "rate_limited"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +79,28 @@ KINDS: dict[ErrorCode, ErrorKind] = {
         409, "command is older than the dedupe window and may be a late duplicate"
     ),
     ErrorCode.TOO_LARGE: ErrorKind(422, "the command's effects are too large to commit"),
+    ErrorCode.INVALID_JSON: ErrorKind(400, "the body is not valid JSON"),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorKind(415, "send Content-Type: application/json"),
+    ErrorCode.BODY_TOO_LARGE: ErrorKind(413, "the body is larger than 16 KiB"),
+    ErrorCode.MISSING_FIELD: ErrorKind(400, "a required field is missing"),
+    ErrorCode.UNKNOWN_FIELD: ErrorKind(400, "unknown field"),
+    ErrorCode.INVALID_FIELD: ErrorKind(400, "invalid value"),
+    ErrorCode.INVALID_SIDE: ErrorKind(400, 'side must be 1, -1, "buy" or "sell"'),
+    ErrorCode.INVALID_ORDER_ID: ErrorKind(400, "not an order id"),
+    ErrorCode.INVALID_CURSOR: ErrorKind(400, "not a cursor this list gave out"),
+    ErrorCode.INVALID_LIMIT: ErrorKind(400, "limit must be an integer from 1 to 1000"),
+    ErrorCode.UNAUTHORIZED: ErrorKind(401, "a valid API key is needed: Authorization: Bearer"),
+    ErrorCode.NOT_FOUND: ErrorKind(404, "no such resource"),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorKind(405, "method not allowed here"),
+    ErrorCode.DUPLICATE_CLIENT_ORDER_ID: ErrorKind(
+        409, "client_order_id is already used by a live order of this account"
+    ),
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: ErrorKind(
+        422, "this Idempotency-Key was used for a different request"
+    ),
+    ErrorCode.RATE_LIMITED: ErrorKind(429, "too many requests; retry after Retry-After seconds"),
+    ErrorCode.SERVICE_UNAVAILABLE: ErrorKind(503, "the queue or the database is unreachable"),
+    ErrorCode.INTERNAL_ERROR: ErrorKind(500, "internal error"),
 }
 
 

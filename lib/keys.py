@@ -34,3 +34,8 @@ def depth(symbol: str) -> str:
 def lease(shard: int) -> str:
     """Who may write for a shard: the matcher whose token this key holds."""
     return f"sbs:lease:{shard}"
+
+
+def rate_key(key_id: str) -> str:
+    """The rate-limit token bucket of one API key (by its public key id)."""
+    return f"sbs:rate:{key_id}"

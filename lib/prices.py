@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from lib.config import SymbolSpec
+from lib.errors import ErrorCode
 
 MAX_PRICE_TEXT = 32  # characters: bounds the work Decimal does on hostile input
 
@@ -16,7 +17,7 @@ MAX_PRICE_TEXT = 32  # characters: bounds the work Decimal does on hostile input
 class PriceError(ValueError):
     """`code` is the machine-readable error code the API returns."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -24,19 +25,19 @@ class PriceError(ValueError):
 def parse_price(value: object) -> Decimal:
     """A JSON number or decimal string as an exact Decimal; bools and floats' repr quirks out."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise PriceError("invalid_price", "price must be a number or a decimal string")
+        raise PriceError(ErrorCode.INVALID_PRICE, "price must be a number or a decimal string")
     text = (
         value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
     )
     text = text.strip()
     if not text or len(text) > MAX_PRICE_TEXT:
-        raise PriceError("invalid_price", "price must be a short decimal number")
+        raise PriceError(ErrorCode.INVALID_PRICE, "price must be a short decimal number")
     try:
         price = Decimal(text)
     except InvalidOperation:
-        raise PriceError("invalid_price", f"{text!r} is not a decimal number") from None
+        raise PriceError(ErrorCode.INVALID_PRICE, f"{text!r} is not a decimal number") from None
     if not price.is_finite():
-        raise PriceError("invalid_price", "price must be finite")
+        raise PriceError(ErrorCode.INVALID_PRICE, "price must be finite")
     return price
 
 
@@ -44,13 +45,14 @@ def to_ticks(value: object, spec: SymbolSpec) -> int:
     """Integer ticks of `spec` for a price, or PriceError (invalid, off tick, out of range)."""
     price = parse_price(value)
     if price <= 0:
-        raise PriceError("invalid_price", "price must be greater than 0")
+        raise PriceError(ErrorCode.INVALID_PRICE, "price must be greater than 0")
     if price > spec.max_price:
-        raise PriceError("price_above_maximum", f"price must be at most {spec.max_price}")
+        raise PriceError(ErrorCode.PRICE_ABOVE_MAXIMUM, f"price must be at most {spec.max_price}")
     ticks, remainder = divmod(price, spec.tick_size)
     if remainder != 0:
         raise PriceError(
-            "price_off_tick", f"price {price} is not a multiple of the tick size {spec.tick_size}"
+            ErrorCode.PRICE_OFF_TICK,
+            f"price {price} is not a multiple of the tick size {spec.tick_size}",
         )
     return int(ticks)
 

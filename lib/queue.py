@@ -11,8 +11,8 @@ import json
 import time
 from typing import Any
 
-from lib import keys
-from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, dump_command
+from lib import keys, redis_client
+from lib.commands import Command, dump_command
 from lib.config import shard_of
 
 # A safety valve only: the matcher trims (XTRIM MINID) what it has acknowledged. This bound
@@ -22,23 +22,11 @@ STREAM_MAXLEN = 5_000_000
 POLL_START_S = 0.005
 POLL_MAX_S = 0.05
 
-Command = PlaceCommand | ModifyCommand | CancelCommand
-
-
-def _is_upstash(client: Any) -> bool:
-    return type(client).__module__.startswith("upstash_redis")
-
-
-def _raw(client: Any, *args: str | int) -> Any:
-    if _is_upstash(client):
-        return client.execute([str(a) for a in args])
-    return client.execute_command(*args)
-
 
 def enqueue(client: Any, command: Command, shards: int) -> str:
     """XADD the command to its shard's stream; returns the stream entry id."""
     stream = keys.command_stream(shard_of(command.symbol, shards))
-    entry_id = _raw(
+    entry_id = redis_client.command(
         client,
         "XADD",
         stream,
@@ -53,7 +41,7 @@ def enqueue(client: Any, command: Command, shards: int) -> str:
 
 
 def get_reply(client: Any, command_id: str) -> dict[str, Any] | None:
-    raw = _raw(client, "GET", keys.reply(command_id))
+    raw = redis_client.command(client, "GET", keys.reply(command_id))
     if raw is None:
         return None
     reply: dict[str, Any] = json.loads(raw)
@@ -76,10 +64,10 @@ def wait_reply(client: Any, command_id: str, timeout_ms: int) -> dict[str, Any] 
 
 
 def cached_order(client: Any, order_id: str) -> dict[str, Any] | None:
-    raw = _raw(client, "GET", keys.order(order_id))
+    raw = redis_client.command(client, "GET", keys.order(order_id))
     return None if raw is None else dict(json.loads(raw))
 
 
 def cached_depth(client: Any, symbol: str) -> dict[str, Any] | None:
-    raw = _raw(client, "GET", keys.depth(symbol))
+    raw = redis_client.command(client, "GET", keys.depth(symbol))
     return None if raw is None else dict(json.loads(raw))

@@ -24,12 +24,12 @@ from lib.config import SymbolSpec
 from lib.prices import to_ticks
 from matcher.core import Instrument, MatchingEngine, RestingOrder, Side, TimeInForce
 from matcher.service import faults, store
-from matcher.service.batch import ShardState
 from matcher.service.documents import OrderView
 from matcher.service.journal import JournalBatch
 from matcher.service.memory import DedupeMemory, Remembered
 from matcher.service.order_writer import OrderWriter
 from matcher.service.projector import ProjectionRound
+from matcher.service.state import ShardState
 from matcher.service.store import ShardProgress
 
 log = logging.getLogger("matcher")

@@ -30,7 +30,7 @@ from functools import partial
 from lib import keys
 from lib.config import Settings
 from matcher.service import faults, store, stream
-from matcher.service.batch import Entry, ShardState
+from matcher.service.batch import Entry
 from matcher.service.committer import Applied, Committer, UncommittableError
 from matcher.service.journal import JournalBatch
 from matcher.service.lease import Lease, LeaseLostError, stint_token
@@ -40,6 +40,7 @@ from matcher.service.projector import Projector
 from matcher.service.realtime import NoRealtime, RealtimeHook
 from matcher.service.recovery import recover
 from matcher.service.retry import GaveUpError, retry
+from matcher.service.state import ShardState
 from matcher.service.store import FencedOutError, ShardProgress
 from matcher.service.stream import CommandStream, StreamReader, stream_id_key
 

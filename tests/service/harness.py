@@ -19,10 +19,9 @@ import pymongo
 import redis
 from pymongo.database import Database
 
-from bench.command_stream import Command
 from devstack import ManagedProcess, free_port
 from lib import keys, queue
-from lib.commands import dump_command
+from lib.commands import Command, dump_command
 from lib.config import load_settings
 from matcher.service.batch import Entry
 from matcher.service.documents import public_order

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bench.command_stream import Command, CommandSource
+from bench.command_stream import CommandSource
 from devstack import Stack
 from lib import keys
+from lib.commands import Command
 from tests.service.harness import (
     MatcherProcess,
     Replay,

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from bench.command_stream import Command, CommandSource
+from bench.command_stream import CommandSource
 from devstack.process import ServiceError
+from lib.commands import Command
 from matcher.service.faults import CRASH_EXIT_CODE
 from tests.service.harness import (
     MatcherProcess,

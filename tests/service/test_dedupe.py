@@ -17,13 +17,14 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.command_stream import Command, CommandSource
-from lib.commands import dump_command
+from bench.command_stream import CommandSource
+from lib.commands import Command, dump_command
 from lib.config import load_settings
-from matcher.service.batch import Entry, ShardState
+from matcher.service.batch import Entry
 from matcher.service.journal import JournalBatch
 from matcher.service.memory import DedupeMemory, Remembered
 from matcher.service.recovery import new_engine, restore_memory
+from matcher.service.state import ShardState
 from tests.service.harness import SYMBOLS
 
 CAPACITY = 60

@@ -32,8 +32,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from bench.command_stream import Command, CommandSource
+from bench.command_stream import CommandSource
 from lib import keys
+from lib.commands import Command
 from matcher.service import stream
 from matcher.service.faults import CRASH_EXIT_CODE
 from matcher.service.store import journal_db_name

@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from bench.command_stream import Command, CommandSource
+from bench.command_stream import CommandSource
+from lib.commands import Command
 from tests.service.harness import (
     MatcherProcess,
     ServiceEnv,
