@@ -9,6 +9,7 @@ from __future__ import annotations
 CONSUMER_GROUP = "matcher"  # one consumer group per shard stream
 COMMAND_FIELD = "c"  # the stream entry field holding the command's compact JSON
 REPLY_TTL_SECONDS = 300
+RECENT_KEEP = 1000  # members each sorted set of the recent-writes index keeps
 
 
 def command_stream(shard: int) -> str:
@@ -29,6 +30,18 @@ def order(order_id: str) -> str:
 def depth(symbol: str) -> str:
     """Top-of-book depth snapshot of one symbol (JSON)."""
     return f"sbs:depth:{symbol}"
+
+
+def recent_orders(account: str) -> str:
+    """The account's newest order ids (sorted set, score: creation time in ns), so that
+    its order lists show its own writes before MongoDB's projections have them."""
+    return f"sbs:recent:orders:{account}"
+
+
+def recent_trades(shard: int) -> str:
+    """The shard's newest trades (sorted set of trade JSON, score: sequence), for the
+    same reason, for trade lists."""
+    return f"sbs:recent:trades:{shard}"
 
 
 def lease(shard: int) -> str:

@@ -127,6 +127,13 @@ def public_order(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in PRIVATE_FIELDS}
 
 
+TRADE_PRIVATE_FIELDS = frozenset({"_id", "maker_order_id", "price_ticks"})
+
+
+def public_trade(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in TRADE_PRIVATE_FIELDS}
+
+
 def trade_doc(trade: TradeExecuted, spec: SymbolSpec) -> dict[str, Any]:
     return {
         "_id": trade.trade_id,

@@ -23,6 +23,7 @@ import redis
 
 from lib import keys
 from matcher.service.batch import Entry
+from matcher.service.documents import public_trade
 from matcher.service.journal import JournalBatch
 from matcher.service.lease import LeaseLostError
 from matcher.service.retry import TRANSIENT
@@ -109,7 +110,8 @@ class CommandStream:
         return 0
 
     def publish(self, batch: JournalBatch) -> None:
-        """One script call: order and depth caches, replies, then XACK and XTRIM MINID.
+        """One script call: order and depth caches, replies, the recent-writes index, then
+        XACK and XTRIM MINID.
 
         Every entry below the batch's last id has been committed (entries are applied in id
         order), so trimming up to it never drops a command that still has to be applied.
@@ -120,7 +122,9 @@ class CommandStream:
             (keys.depth(symbol), _json(snapshot)) for symbol, snapshot in batch.depth.items()
         ]
         replies = [(keys.reply(command_id), _json(r)) for command_id, r in batch.replies.items()]
-        self._set_and_ack(cached, replies, batch.stream_ids, batch.last_stream_id)
+        self._set_and_ack(
+            cached, replies, batch.stream_ids, batch.last_stream_id, recent_writes(batch)
+        )
 
     def publish_depth(self, depth: dict[str, dict[str, Any]]) -> None:
         """The depth cache of every book, as recovery rebuilt them."""
@@ -135,14 +139,22 @@ class CommandStream:
         replies: list[tuple[str, bytes]],
         acks: list[str],
         trim_below: str,
+        recent: dict[str, list[tuple[int, bytes]]] | None = None,
     ) -> None:
         # One script call instead of a SET per key: half the time of a plain pipeline,
         # which spends it packing and parsing thousands of small commands.
+        recent = recent or {}
+        entries: list[int | bytes] = []
+        for members in recent.values():
+            entries.append(len(members))
+            for score, member in members:
+                entries += [score, member]
         self._fenced(
             self._publish,
-            [k for k, _ in cached] + [k for k, _ in replies],
-            [len(cached), keys.REPLY_TTL_SECONDS, trim_below, len(acks), *acks,
-             *(v for _, v in cached), *(v for _, v in replies)],
+            [k for k, _ in cached] + [k for k, _ in replies] + list(recent),
+            [len(cached), keys.REPLY_TTL_SECONDS, trim_below, len(acks),
+             len(cached) + len(replies), keys.RECENT_KEEP, *acks,
+             *(v for _, v in cached), *(v for _, v in replies), *entries],
         )  # fmt: skip
 
 
@@ -232,27 +244,56 @@ end
 return claimed
 """
 
-# KEYS: stream, lease, then the keys to SET (the first ARGV[3] for good, the rest with
-# EX ARGV[4]). ARGV: token, group, #permanent, ttl, trim-below id ('' for none), #acks,
-# the ids to XACK, then one value per SET key.
+# KEYS: stream, lease, the ARGV[7] keys to SET (the first ARGV[3] for good, the rest with
+# EX ARGV[4]), then the sorted sets of the recent-writes index.
+# ARGV: token, group, #permanent, ttl, trim-below id ('' for none), #acks, #sets, how many
+# members each sorted set keeps, the ids to XACK, one value per SET key, then per sorted
+# set: a count and that many score/member pairs.
 _PUBLISH = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('NOTLEADER') end
-local permanent, acks = tonumber(ARGV[3]), tonumber(ARGV[6])
-local values = 6 + acks
-for i = 3, #KEYS do
-  local value = ARGV[values + i - 2]
-  if i - 2 <= permanent then
-    redis.call('SET', KEYS[i], value)
+local permanent, acks, sets = tonumber(ARGV[3]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local values = 8 + acks
+for i = 1, sets do
+  local value = ARGV[values + i]
+  if i <= permanent then
+    redis.call('SET', KEYS[i + 2], value)
   else
-    redis.call('SET', KEYS[i], value, 'EX', ARGV[4])
+    redis.call('SET', KEYS[i + 2], value, 'EX', ARGV[4])
   end
 end
-for first = 7, 6 + acks, 1000 do  -- unpack() is bounded by Lua's C stack
-  redis.call('XACK', KEYS[1], ARGV[2], unpack(ARGV, first, math.min(first + 999, 6 + acks)))
+local at = values + sets + 1
+for k = 3 + sets, #KEYS do
+  local count = tonumber(ARGV[at])
+  for j = at + 1, at + 2 * count, 2 do
+    redis.call('ZADD', KEYS[k], ARGV[j], ARGV[j + 1])
+  end
+  at = at + 2 * count + 1
+  redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -1 - tonumber(ARGV[8]))
+end
+for first = 9, 8 + acks, 1000 do  -- unpack() is bounded by Lua's C stack
+  redis.call('XACK', KEYS[1], ARGV[2], unpack(ARGV, first, math.min(first + 999, 8 + acks)))
 end
 if ARGV[5] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[5]) end
-return #KEYS - 2
+return sets
 """
+
+
+def recent_writes(batch: JournalBatch) -> dict[str, list[tuple[int, bytes]]]:
+    """The batch's entries of the recent-writes index (lib/keys.py): each new order's id in
+    its account's set (by creation time) and each trade in its shard's set (by sequence).
+    The API merges them into the first pages of its lists, which MongoDB serves a moment
+    later (the projector trails the replies): an account always reads its own writes.
+    Sorted sets, so that republishing a batch adds nothing twice."""
+    recent: dict[str, list[tuple[int, bytes]]] = {}
+    for doc in batch.orders:
+        if doc["_id"] in batch.new_orders:
+            key = keys.recent_orders(doc["account"])
+            recent.setdefault(key, []).append((int(doc["created_ns"]), doc["_id"].encode()))
+    if batch.trades:
+        recent[keys.recent_trades(batch.shard)] = [
+            (int(t["sequence"]), _json(public_trade(t))) for t in batch.trades
+        ]
+    return recent
 
 
 def _json(value: object) -> bytes:

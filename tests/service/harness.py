@@ -235,6 +235,38 @@ def reply_without_clock(reply: Mapping[str, Any]) -> Doc:
     return {**reply, "order": None if order is None else without_clock(order)}
 
 
+TRADE_FIELDS = {"unique_id", "symbol", "execution_timestamp", "price", "qty", "bid_order_id",
+                "ask_order_id", "aggressor_side", "sequence"}  # fmt: skip
+
+
+def assert_recent_writes(client: redis.Redis, expected: Replay) -> None:
+    """The recent-writes index the API merges into its lists: each account's newest
+    orders (its own only, its very newest included) and the shard's newest trades, each
+    once, as the public trade object."""
+    by_account: dict[str, list[str]] = {}
+    for order_id, doc in expected.orders.items():  # insertion order: order of creation
+        by_account.setdefault(doc["account"], []).append(order_id)
+    for account, order_ids in by_account.items():
+        found: list[bytes] = list(client.zrange(keys.recent_orders(account), 0, -1))  # type: ignore[arg-type]
+        members = [m.decode() for m in found]
+        assert len(members) == min(len(order_ids), keys.RECENT_KEEP)
+        assert set(members) <= set(order_ids)
+        assert order_ids[-1] in members
+    raw_trades: list[tuple[bytes, float]] = list(
+        client.zrange(keys.recent_trades(0), 0, -1, withscores=True)  # type: ignore[arg-type]
+    )
+    assert len(raw_trades) == min(len(expected.trades), keys.RECENT_KEEP)
+    for raw, score in raw_trades:
+        trade = json.loads(raw)
+        assert set(trade) == TRADE_FIELDS
+        want = {k: v for k, v in expected.trades[trade["unique_id"]].items() if k in TRADE_FIELDS}
+        assert without_clock(trade) == without_clock(want)
+        assert score == trade["sequence"]
+    if expected.trades:
+        newest = max(t["sequence"] for t in expected.trades.values())
+        assert raw_trades[-1][1] == newest
+
+
 def assert_matches_replay(env: ServiceEnv, expected: Replay) -> None:
     """MongoDB's orders, trades and shard sequence, and Redis's order/depth cache, equal the
     replay's: every command applied exactly once (a second application would shift the
@@ -264,6 +296,7 @@ def assert_matches_replay(env: ServiceEnv, expected: Replay) -> None:
     assert {o.order_id for o in expected.open_orders} == {
         k for k, v in expected.orders.items() if v["order_alive"]
     }
+    assert_recent_writes(client, expected)
     # A reply for every command, the one an uninterrupted run gave.
     command_ids = list(expected.replies)
     raw_replies = client.mget([keys.reply(i) for i in command_ids]) if command_ids else []
