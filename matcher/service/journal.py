@@ -107,7 +107,8 @@ class JournalBatch:
         encoded = {name: orjson.dumps(value) for name, value in payload.items()}
         if sum(map(len, encoded.values())) <= INLINE_BYTES:
             return doc | {name: data.decode() for name, data in encoded.items()}, []
-        blob = orjson.dumps(payload)
+        # The fields are encoded already: the blob only frames them.
+        blob = orjson.dumps({name: orjson.Fragment(data) for name, data in encoded.items()})
         parts = [
             {
                 "_id": f"{doc['_id']}:{writer}:{k}",

@@ -74,7 +74,7 @@ class ProjectionRound:
         return ShardProgress(last.batch, last.last_stream_id, last.sequence)
 
     def write(self, db: Database[Doc], orders: OrderWriter, fence: store.Fence) -> None:
-        """Idempotent: a round cut short is simply written again (as a redo)."""
+        """Idempotent: recovery writes a round cut short by a crash again, as a redo."""
         store.insert_trades(db, self.trades, fence)
         faults.at("projection.trades")
         orders.write(self.orders, self.new_orders, fence, self.redo)
@@ -98,7 +98,6 @@ class Projector(OrderedWorker[JournalBatch]):
         self.metrics = metrics
         self.orders = OrderWriter(dbs.main)
         self._pruned_at = time.monotonic()
-        self._redo = False  # after a failed attempt, the round is written again as a redo
 
     def submit(self, item: JournalBatch) -> None:
         super().submit(item)
@@ -142,23 +141,14 @@ class Projector(OrderedWorker[JournalBatch]):
         started = time.perf_counter()
         last = batches[-1]
         lease = self.lease
-
-        def step(what: str, write: Callable[[], None]) -> None:
-            if self.abandoned or not lease.valid():
-                raise GaveUpError(f"{what}: no longer the shard's writer")
-            retry(what, write, lambda: lease.valid() and not self.abandoned, self._count_retry)
-
-        def project() -> None:
-            # A retried round may find part of itself written: write it as a redo.
-            round_ = ProjectionRound.of(batches, redo=self._redo)
-            self._redo = True
-            round_.write(self.db, self.orders, self._fence)
-            self._redo = False
-
-        step("projections", project)
+        if self.abandoned or not lease.valid():
+            raise GaveUpError("projections: no longer the shard's writer")
+        # Each write is retried on its own (`_fence`), so a round is never started over in
+        # this stint; one cut short by a crash is redone by recovery, as a redo.
+        ProjectionRound.of(batches).write(self.db, self.orders, self._fence)
         faults.at("progress.before")
         progress = ProjectionRound.progress_of(last)
-        step(
+        self._write(
             "progress",
             lambda: store.write_progress(
                 self.db, self.shard, progress, lease.token, self.epoch, lease.fenced
@@ -166,12 +156,7 @@ class Projector(OrderedWorker[JournalBatch]):
         )
         faults.at("progress.after")
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
-            step(
-                "journal pruning",
-                lambda: store.prune_journal(
-                    self.dbs, self.shard, last.batch, last.dedupe_floor, self._fence
-                ),
-            )
+            store.prune_journal(self.dbs, self.shard, last.batch, last.dedupe_floor, self._fence)
             self._pruned_at = time.monotonic()
         m = self.metrics
         m.projected_batch = last.batch
@@ -181,11 +166,14 @@ class Projector(OrderedWorker[JournalBatch]):
         self.metrics.retries += 1
 
     def _fence[T](self, write: Callable[[], T]) -> T:
-        """Each write retried on its own, so a round that meets a lost reply goes on from
-        there instead of starting over."""
+        return self._write("projection write", write)
+
+    def _write[T](self, what: str, write: Callable[[], T]) -> T:
+        """One write, started while the lease holds and retried on its own through lost
+        replies and outages until it is done or the lease is gone."""
         lease = self.lease
         return retry(
-            "projection write",
+            what,
             lambda: lease.gated(write),
             lambda: lease.valid() and not self.abandoned,
             self._count_retry,

@@ -133,8 +133,7 @@ def insert_journal(
     for every leadership stint, tells that case (carry on) from a real conflict (stop).
     Part ids carry the token too, so parts of two writers never collide.
     """
-    for part in parts:
-        insert_new(dbs.journal_parts, [part], fence)
+    insert_new(dbs.journal_parts, list(parts), fence)  # the driver splits at 48 MB
     journal = dbs.journal
     try:
         fence(partial(journal.insert_one, doc))
@@ -148,8 +147,8 @@ def insert_journal(
 
 def last_journal(journal: Collection[Doc], shard: int) -> Doc | None:
     """The newest journal batch of `shard` (its payload left out)."""
-    found = journal.find({"shard": shard}, {"batch": 1, "dedupe_floor": 1, "received_newest": 1})
-    return max(found, key=lambda d: int(d["batch"]), default=None)
+    fields = {"batch": 1, "dedupe_floor": 1, "received_newest": 1}
+    return journal.find_one({"shard": shard}, fields, sort=[("batch", DESCENDING)])
 
 
 def recent_journal(

@@ -201,7 +201,7 @@ def replay(raws: list[str], batch_size: int = 500, refused: frozenset[str] = fro
             Entry(f"{start + i + 1}-0", raw) for i, raw in enumerate(raws[start:][:batch_size])
         ]
         refuse = frozenset(
-            e.stream_id for e in entries if json.loads(e.raw)["command_id"] in refused
+            e.stream_id for e in entries if refused and json.loads(e.raw)["command_id"] in refused
         )
         result = state.apply(entries, 1_795_000_000_000_000_000, refuse)
         orders.update(result.orders)
