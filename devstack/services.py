@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import pymongo
@@ -120,3 +121,29 @@ def upstash_proxy(port: int, redis_url: str, token: str, log_dir: Path) -> Manag
         ready=lambda: upstash_ping(url, token), url=url, port=port, env=env,
         cwd=Path(__file__).resolve().parent.parent,
     )  # fmt: skip
+
+
+# The API's functions on gunicorn (devstack/dispatcher.py): threads, because a place holds
+# its thread while it polls for the matcher's reply.
+API_WORKERS = 2
+API_THREADS = 32
+
+
+def api_dispatcher(
+    port: int, env: Mapping[str, str], log_dir: Path, workers: int = API_WORKERS
+) -> ManagedProcess:
+    argv = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
+            "--workers", str(workers), "--threads", str(API_THREADS),
+            "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+            "--error-logfile", "-", "--access-logfile", "-",
+            "devstack.dispatcher:app"]  # fmt: skip
+    return ManagedProcess(
+        "api",
+        argv,
+        log_path=log_dir / "api.log",
+        ready=lambda: accepts_tcp(port),
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+    )

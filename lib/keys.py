@@ -8,7 +8,10 @@ from __future__ import annotations
 
 CONSUMER_GROUP = "matcher"  # one consumer group per shard stream
 COMMAND_FIELD = "c"  # the stream entry field holding the command's compact JSON
-REPLY_TTL_SECONDS = 300
+# How long a command may be retried and still be recognised as the same one: the
+# matcher's dedupe window, the reply keys' lifetime and the API's Idempotency-Key records.
+DEDUPE_WINDOW_MS = 300_000
+REPLY_TTL_SECONDS = DEDUPE_WINDOW_MS // 1000
 RECENT_KEEP = 1000  # members each sorted set of the recent-writes index keeps
 
 
@@ -33,8 +36,9 @@ def depth(symbol: str) -> str:
 
 
 def recent_orders(account: str) -> str:
-    """The account's newest order ids (sorted set, score: creation time in ns), so that
-    its order lists show its own writes before MongoDB's projections have them."""
+    """The ids of the account's most recently changed orders (sorted set, score: time of
+    the change in µs, exact in a double), so that its order lists show its own writes
+    before MongoDB's projections have them."""
     return f"sbs:recent:orders:{account}"
 
 
@@ -52,3 +56,14 @@ def lease(shard: int) -> str:
 def rate_key(key_id: str) -> str:
     """The rate-limit token bucket of one API key (by its public key id)."""
     return f"sbs:rate:{key_id}"
+
+
+def idempotency(account: str, key_digest: str) -> str:
+    """The first request made with one Idempotency-Key (JSON, EX REPLY_TTL_SECONDS); the
+    client's key is hashed into `key_digest`, so any text it chose is a safe key name."""
+    return f"sbs:idem:{account}:{key_digest}"
+
+
+def client_order_ids(account: str) -> str:
+    """Which order holds each of the account's client_order_ids (hash: id -> "order ms")."""
+    return f"sbs:coid:{account}"

@@ -64,6 +64,8 @@ MAX_QUANTITY = 1_000_000_000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_CURSOR = 200
+DEFAULT_LEVELS = 5
+MAX_LEVELS = 50
 MAX_ECHO = 40  # characters of client input a message or `field` may repeat
 
 OrderStatus = Literal["pending", "open", "partially_filled", "filled", "cancelled", "rejected"]
@@ -85,6 +87,7 @@ PLACE_FIELDS = frozenset(
 )
 MODIFY_FIELDS = frozenset({"updated_price", "price", "updated_quantity", "quantity"})
 _MODIFY_ALIASES = (("updated_price", "price"), ("updated_quantity", "quantity"))
+BOOK_FIELDS = frozenset({"symbol", "levels"})
 LIST_FIELDS: dict[str, frozenset[str]] = {
     "orders": frozenset({"limit", "cursor", "symbol", "status", "side"}),
     "trades": frozenset({"limit", "cursor", "symbol", "order_id"}),
@@ -353,6 +356,33 @@ def parse_list_query(
         side=side,
         order_id=order_id,
     )
+
+
+def parse_book_query(
+    args: Mapping[str, str], symbols: Sequence[SymbolSpec]
+) -> tuple[str, int] | ApiError:
+    """GET /api/book's (symbol, levels): a configured symbol (default: the first), and
+    1 <= levels <= 50 (default 5)."""
+    for name in args:
+        if name not in BOOK_FIELDS:
+            return _unknown_field(name)
+    present = {name: value for name, value in args.items() if value != ""}
+    spec = _symbol(present.get("symbol"), symbols)
+    if isinstance(spec, ApiError):
+        return spec
+    levels = DEFAULT_LEVELS
+    if "levels" in present:
+        text = present["levels"]
+        if not (
+            isinstance(text, str) and _LIMIT_RE.fullmatch(text) and 1 <= int(text) <= MAX_LEVELS
+        ):
+            return ApiError.of(
+                ErrorCode.INVALID_FIELD,
+                "levels",
+                f"levels must be an integer from 1 to {MAX_LEVELS}",
+            )
+        levels = int(text)
+    return spec.symbol, levels
 
 
 # --- to the queue ----------------------------------------------------------------------

@@ -14,19 +14,17 @@ for keys that are not in use.
 
 Works with both Redis clients, like lib/queue.py: the Upstash REST SDK
 (`upstash_redis.Redis`; REST has no connection state, but EVAL/EVALSHA are plain requests)
-and redis-py (`redis.Redis`). EVALSHA sends 40 bytes instead of the script; on NOSCRIPT
-(a new or flushed server) EVAL runs it and loads it for the next call.
+and redis-py (`redis.Redis`), through lib.redis_client.Script.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from lib.keys import rate_key
-from lib.redis_client import command
+from lib.redis_client import Script
 
 MAX_ID_LEN = 128
 
@@ -63,8 +61,8 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
 return {allowed, wait_ms}
 """
-# SHA-1 because EVALSHA names scripts by it; nothing secret depends on it.
-SCRIPT_SHA = hashlib.sha1(SCRIPT.encode("utf-8"), usedforsecurity=False).hexdigest()
+_BUCKET = Script(SCRIPT)
+SCRIPT_SHA = _BUCKET.sha
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +72,6 @@ class Decision:
 
     allowed: bool
     retry_after_s: int
-
-
-def _is_noscript(exc: Exception) -> bool:
-    # redis-py raises NoScriptError and drops the "NOSCRIPT" code from the message; the
-    # Upstash SDK raises UpstashError with the server's text. Matched by text so that this
-    # module needs neither client's exception classes.
-    text = str(exc)
-    return "NOSCRIPT" in text or "No matching script" in text
 
 
 def allow(
@@ -100,19 +90,12 @@ def allow(
         raise ValueError("rate_per_s must be a positive number")
     if burst < 1:
         raise ValueError("burst must be at least 1")
-    args: tuple[str | int, ...] = (
-        1,
-        rate_key(key_id),
+    args: list[str | int] = [
         repr(float(rate_per_s)),
         int(burst),
         "" if now_ms is None else int(now_ms),
-    )
-    try:
-        reply = command(client, "EVALSHA", SCRIPT_SHA, *args)
-    except Exception as exc:
-        if not _is_noscript(exc):
-            raise
-        reply = command(client, "EVAL", SCRIPT, *args)
+    ]
+    reply = _BUCKET(client, [rate_key(key_id)], args)
     allowed, wait_ms = int(reply[0]), int(reply[1])
     if allowed:
         return Decision(allowed=True, retry_after_s=0)

@@ -8,26 +8,18 @@ state. Its `doc()` is what goes to MongoDB `orders`, the Redis order cache and r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from lib.config import SymbolSpec
+from lib.orders import ALIVE_STATUSES as ALIVE
+from lib.orders import iso_ms
 from lib.prices import average_price, from_ticks, to_json_number
 from matcher.core import TradeExecuted
 
-ALIVE = frozenset({"pending", "open", "partially_filled"})
-
 
 # A batch stamps every event with one timestamp and prices cluster near the touch, so
-# these two conversions see few distinct inputs: caching them halves the apply stage.
-@lru_cache(maxsize=4096)
-def iso_ms(ns: int) -> str:
-    """Epoch nanoseconds as the API's timestamp text: 2026-11-25T09:30:00.123Z."""
-    stamp = datetime.fromtimestamp(ns // 1_000_000 / 1000, tz=UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns // 1_000_000 % 1000:03d}Z"
-
-
+# these conversions see few distinct inputs: caching them (iso_ms too) halves the apply stage.
 @lru_cache(maxsize=65536)
 def price_number(ticks: int | None, spec: SymbolSpec) -> int | float | None:
     return None if ticks is None else to_json_number(from_ticks(ticks, spec))

@@ -27,8 +27,10 @@ from typing import Any
 
 import orjson
 
+from lib import keys
+
 DEFAULT_CAPACITY = 200_000
-DEFAULT_WINDOW_MS = 300_000  # the reply keys live as long (lib.keys.REPLY_TTL_SECONDS)
+DEFAULT_WINDOW_MS = keys.DEDUPE_WINDOW_MS  # the reply keys live as long
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,11 +67,15 @@ class ProjectionRound:
                 orders[doc["_id"]] = doc
             new_orders |= batch.new_orders
             trades.extend(batch.trades)
-        return cls(trades, list(orders.values()), new_orders, cls.progress_of(batches[-1]), redo)
+        return cls(trades, list(orders.values()), new_orders, cls.progress_of(batches), redo)
 
     @staticmethod
-    def progress_of(last: JournalBatch) -> ShardProgress:
-        return ShardProgress(last.batch, last.last_stream_id, last.sequence)
+    def progress_of(batches: list[JournalBatch]) -> ShardProgress:
+        last = batches[-1]
+        changed_us = max(
+            (int(doc["updated_ns"]) // 1000 for b in batches for doc in b.orders), default=0
+        )
+        return ShardProgress(last.batch, last.last_stream_id, last.sequence, changed_us)
 
     def write(self, db: Database[Doc], orders: OrderWriter, fence: store.Fence) -> None:
         """Idempotent: recovery writes a round cut short by a crash again, as a redo."""
@@ -145,9 +149,10 @@ class Projector(OrderedWorker[JournalBatch]):
             raise GaveUpError("projections: no longer the shard's writer")
         # Each write is retried on its own (`_fence`), so a round is never started over in
         # this stint; one cut short by a crash is redone by recovery, as a redo.
-        ProjectionRound.of(batches).write(self.db, self.orders, self._fence)
+        projection = ProjectionRound.of(batches)
+        projection.write(self.db, self.orders, self._fence)
         faults.at("progress.before")
-        progress = ProjectionRound.progress_of(last)
+        progress = projection.progress
         self._write(
             "progress",
             lambda: store.write_progress(

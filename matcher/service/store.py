@@ -7,8 +7,10 @@ Every write here is idempotent or fenced, so recovery may repeat any of them:
   large for one document, written before it;
 - `trades`: insert_many(ordered=False); a duplicate key on replay means "already there";
 - `open_orders` (live) and `orders` (ended, written once): last state wins, see OrderWriter;
-- `matcher_state`: {_id: "shard:N", epoch, last_batch, last_stream_id, sequence} - a
-  batch's projections are written once this document names it or a later one. Progress
+- `matcher_state`: {_id: "shard:N", epoch, last_batch, last_stream_id, sequence,
+  changed_us} - a batch's projections are written once this document names it or a later
+  one. `sequence` and `changed_us` (the newest order change written, in µs) also tell the
+  API which entries of the recent-writes index MongoDB does not have yet. Progress
   lives here rather than as a flag on each journal document: one small document to
   update, where a flag would be an update of the (large, scanned on FerretDB) journal.
   Every leadership stint first raises `epoch` (`take_over`) and moves progress only while
@@ -62,6 +64,9 @@ class ShardProgress:
     last_batch: int = 0
     last_stream_id: str = "0-0"
     sequence: int = 0
+    # Every order change up to this time (µs) is projected; 0 when unknown. Only ever
+    # raised ($max), so a round that changed no order leaves it where it was.
+    changed_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +239,12 @@ def read_progress(db: Database[Doc], shard: int) -> ShardProgress:
     doc = db.matcher_state.find_one({"_id": f"shard:{shard}"})
     if doc is None or "last_batch" not in doc:
         return ShardProgress()
-    return ShardProgress(int(doc["last_batch"]), str(doc["last_stream_id"]), int(doc["sequence"]))
+    return ShardProgress(
+        int(doc["last_batch"]),
+        str(doc["last_stream_id"]),
+        int(doc["sequence"]),
+        int(doc.get("changed_us", 0)),
+    )
 
 
 def write_progress(
@@ -255,7 +265,9 @@ def write_progress(
     }
     moved = fence(
         partial(
-            db.matcher_state.update_one, {"_id": f"shard:{shard}", "epoch": epoch}, {"$set": state}
+            db.matcher_state.update_one,
+            {"_id": f"shard:{shard}", "epoch": epoch},
+            {"$set": state, "$max": {"changed_us": progress.changed_us}},
         )
     )
     if moved.matched_count == 0:

@@ -279,16 +279,17 @@ return sets
 
 
 def recent_writes(batch: JournalBatch) -> dict[str, list[tuple[int, bytes]]]:
-    """The batch's entries of the recent-writes index (lib/keys.py): each new order's id in
-    its account's set (by creation time) and each trade in its shard's set (by sequence).
-    The API merges them into the first pages of its lists, which MongoDB serves a moment
-    later (the projector trails the replies): an account always reads its own writes.
-    Sorted sets, so that republishing a batch adds nothing twice."""
+    """The batch's entries of the recent-writes index (lib/keys.py): the id of each order the
+    batch changed in its account's set (score: the change's time in µs) and each trade in its
+    shard's set (score: sequence). The API merges what the projector has not yet written
+    (it compares with the progress document) into its lists, which MongoDB serves a moment
+    later: an account always reads its own writes. Sorted sets, so that republishing a batch
+    adds nothing twice."""
     recent: dict[str, list[tuple[int, bytes]]] = {}
     for doc in batch.orders:
-        if doc["_id"] in batch.new_orders:
-            key = keys.recent_orders(doc["account"])
-            recent.setdefault(key, []).append((int(doc["created_ns"]), doc["_id"].encode()))
+        key = keys.recent_orders(doc["account"])
+        score = int(doc["updated_ns"]) // 1000
+        recent.setdefault(key, []).append((score, doc["_id"].encode()))
     if batch.trades:
         recent[keys.recent_trades(batch.shard)] = [
             (int(t["sequence"]), _json(public_trade(t))) for t in batch.trades

@@ -1,0 +1,191 @@
+"""The API's write path (DESIGN §2, §4): validate, claim the Idempotency-Key, reserve the
+client_order_id, enqueue the command, poll for the matcher's reply, answer.
+
+Every function returns an Outcome and raises nothing but lib.backends.UnavailableError
+(Redis or MongoDB unreachable: 503). The order of steps is what keeps a request from ever
+being half-applied: nothing is written before the request is fully validated, and the only
+write with an effect is the enqueue, which the matcher applies once per command_id however
+often it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from lib import client_order_ids, idempotency, keys, queue, redis_client
+from lib.backends import Backends, Doc, reaching
+from lib.commands import CancelCommand, Command, PlaceCommand
+from lib.errors import ErrorCode
+from lib.ids import new_command_id, new_order_id
+from lib.order_requests import ApiError, parse_modify, parse_order_id, parse_place, to_command
+from lib.orders import ALIVE_STATUSES, pending_order, public
+from lib.outcome import Outcome
+
+# A pending placeholder outlives the dedupe window, after which the command can no longer
+# be applied: if the matcher never wrote the order by then, it never will.
+PENDING_TTL_S = 2 * keys.REPLY_TTL_SECONDS
+
+
+def place(b: Backends, account: str, body: object, idempotency_key: str | None) -> Outcome:
+    request = parse_place(body, b.settings.symbols)
+    if isinstance(request, ApiError):
+        return Outcome.error(request)
+    now_ms = time.time_ns() // 1_000_000
+    command = to_command(
+        request,
+        command_id=new_command_id(now_ms),
+        order_id=new_order_id(now_ms),
+        account=account,
+        received_at=now_ms,
+    )
+    request_fingerprint = idempotency.fingerprint("place", None, request.model_dump())
+    return _submit(b, account, command, idempotency_key, request_fingerprint)
+
+
+def modify(
+    b: Backends,
+    account: str,
+    order_id: str | None,
+    body: object,
+    idempotency_key: str | None,
+) -> Outcome:
+    """`order_id` from the path; None on the compatibility route, whose body names it."""
+    if order_id is None:
+        named = body.get("order_id") if isinstance(body, dict) else None
+        if named is None:
+            return Outcome.of(ErrorCode.MISSING_FIELD, "order_id", "order_id is required")
+        checked = parse_order_id(named)
+        if isinstance(checked, ApiError):
+            return Outcome.error(checked)
+        order_id = checked
+        compat = True
+    else:
+        compat = False
+    order = find_live_order(b, account, order_id)
+    if isinstance(order, Outcome):
+        return order
+    spec = b.settings.symbol_spec(order["symbol"])
+    if spec is None:  # a symbol removed from SBS_SYMBOLS while it still had live orders
+        return Outcome.of(ErrorCode.UNKNOWN_SYMBOL, "symbol")
+    request = parse_modify(body, spec, allow_order_id=compat)
+    if isinstance(request, ApiError):
+        return Outcome.error(request)
+    now_ms = time.time_ns() // 1_000_000
+    command = to_command(
+        request,
+        command_id=new_command_id(now_ms),
+        order_id=order_id,
+        account=account,
+        received_at=now_ms,
+    )
+    changes = {"price": request.price, "quantity": request.quantity}
+    request_fingerprint = idempotency.fingerprint("modify", order_id, changes)
+    return _submit(b, account, command, idempotency_key, request_fingerprint)
+
+
+def cancel(b: Backends, account: str, order_id: str, idempotency_key: str | None) -> Outcome:
+    order = find_live_order(b, account, order_id)
+    if isinstance(order, Outcome):
+        return order
+    now_ms = time.time_ns() // 1_000_000
+    command = CancelCommand(
+        command_id=new_command_id(now_ms),
+        account=account,
+        order_id=order_id,
+        symbol=order["symbol"],
+        received_at=now_ms,
+    )
+    request_fingerprint = idempotency.fingerprint("cancel", order_id, {})
+    return _submit(b, account, command, idempotency_key, request_fingerprint)
+
+
+def find_order(b: Backends, account: str, order_id: str) -> Doc | None:
+    """The account's order with `account` still in it, or None: missing and another
+    account's look the same (DESIGN §2: never reveal that it exists). The order cache
+    first (newest state, pending placeholders), then the projections."""
+    with reaching("redis"):
+        cached = queue.cached_order(b.redis, order_id)
+    if cached is not None:
+        return cached if cached.get("account") == account else None
+    with reaching("mongodb"):
+        for collection in (b.db.orders, b.db.open_orders):
+            doc = collection.find_one({"_id": order_id, "account": account})
+            if doc is not None:
+                return dict(doc)
+    return None
+
+
+def find_live_order(b: Backends, account: str, order_id: str) -> Doc | Outcome:
+    order = find_order(b, account, order_id)
+    if order is None:
+        return Outcome.of(ErrorCode.UNKNOWN_ORDER, "order_id")
+    if order.get("status") not in ALIVE_STATUSES:
+        return Outcome.error(ApiError.of(ErrorCode.ORDER_NOT_LIVE), {"order": _shown(order)})
+    return order
+
+
+def _submit(
+    b: Backends,
+    account: str,
+    command: Command,
+    idempotency_key: str | None,
+    request_fingerprint: str,
+) -> Outcome:
+    redis = b.redis
+    with reaching("redis"):
+        first = True
+        if idempotency_key is not None:
+            claim = idempotency.claim(redis, account, idempotency_key, request_fingerprint, command)
+            if claim.conflict:
+                return Outcome.of(ErrorCode.IDEMPOTENCY_KEY_REUSED, "Idempotency-Key")
+            command, first = claim.command, claim.first
+        reply = None if first else queue.get_reply(redis, command.command_id)
+        if reply is None:
+            if isinstance(command, PlaceCommand):
+                refused = _prepare_place(redis, command)
+                if refused is not None:
+                    return refused
+            queue.enqueue(redis, command, b.settings.shards)
+            reply = queue.wait_reply(redis, command.command_id, b.settings.reply_timeout_ms)
+    return _answer(command, reply)
+
+
+def _prepare_place(redis: Any, command: PlaceCommand) -> Outcome | None:
+    """Reserve the client_order_id, then make the order visible as pending: both before
+    the enqueue, so that no reply can ever precede them (a placeholder written after the
+    matcher's state would hide it)."""
+    now_ns = time.time_ns()
+    if command.client_order_id is not None and not client_order_ids.reserve(
+        redis, command.account, command.client_order_id, command.order_id, now_ns // 1_000_000
+    ):
+        return Outcome.of(ErrorCode.DUPLICATE_CLIENT_ORDER_ID, "client_order_id")
+    placeholder = json.dumps(pending_order(command, now_ns), separators=(",", ":"))
+    redis_client.command(
+        redis, "SET", keys.order(command.order_id), placeholder, "NX", "EX", PENDING_TTL_S
+    )
+    redis_client.command(
+        redis, "ZADD", keys.recent_orders(command.account), "NX", now_ns // 1000, command.order_id
+    )
+    return None
+
+
+def _answer(command: Command, reply: dict[str, Any] | None) -> Outcome:
+    if reply is None:
+        return Outcome.ok(202, order_id=command.order_id, status="pending")
+    order = reply.get("order")
+    if reply.get("success"):
+        status = 201 if isinstance(command, PlaceCommand) else 200
+        return Outcome.ok(status, order_id=command.order_id, order=_shown(order))
+    error = reply.get("error") or {}
+    try:
+        code = ErrorCode(str(error.get("code")))
+    except ValueError:
+        code = ErrorCode.INTERNAL_ERROR
+    refusal = ApiError.of(code, None, error.get("message"))
+    return Outcome.error(refusal, {"order_id": command.order_id, "order": _shown(order)})
+
+
+def _shown(order: Doc | None) -> Doc | None:
+    return None if order is None else public(order)
