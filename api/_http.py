@@ -28,8 +28,6 @@ from lib.order_requests import ApiError
 from lib.outcome import Outcome
 
 MAX_BODY_BYTES = 16 * 1024
-RATE_PER_S = 100.0  # per API key, sustained
-RATE_BURST = 200
 
 log = logging.getLogger("sbs.api")
 
@@ -130,7 +128,7 @@ def authenticate(b: Backends) -> str | Outcome:
     key_id = accounts.key_id_of(presented.strip())
     assert key_id is not None  # authenticate() accepted its format
     with reaching("redis"):
-        decision = ratelimit.allow(b.redis, key_id, RATE_PER_S, RATE_BURST)
+        decision = ratelimit.allow(b.redis, key_id, b.settings.rate_per_s, b.settings.rate_burst)
     if not decision.allowed:
         return Outcome.error(
             ApiError.of(ErrorCode.RATE_LIMITED),

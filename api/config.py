@@ -1,7 +1,7 @@
 """GET /api/config: what a client needs to know - symbols with tick size and price bound,
 the default symbol, the bounds of every input, and where to find Socket.IO."""
 
-from api._http import MAX_BODY_BYTES, RATE_BURST, RATE_PER_S, create_app, endpoint
+from api._http import MAX_BODY_BYTES, create_app, endpoint
 from lib import order_requests
 from lib.config import load_settings
 from lib.outcome import Outcome
@@ -31,7 +31,7 @@ def config() -> Outcome:
             "max_list_limit": order_requests.MAX_LIMIT,
             "max_book_levels": order_requests.MAX_LEVELS,
             "max_body_bytes": MAX_BODY_BYTES,
-            "rate_per_s": RATE_PER_S,
-            "rate_burst": RATE_BURST,
+            "rate_per_s": settings.rate_per_s,
+            "rate_burst": settings.rate_burst,
         },
     )

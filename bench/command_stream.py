@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from lib.commands import CancelCommand, Command, ModifyCommand, PlaceCommand
+from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand
 
 
 class CommandSource:
@@ -21,7 +21,7 @@ class CommandSource:
         self.placed: list[tuple[str, str, str]] = []  # (order_id, account, symbol)
         self.count = 0
 
-    def next(self) -> Command:
+    def next(self) -> QueuedCommand:
         rnd = self.rnd
         self.count += 1
         command_id = f"cmd-{self.count}"
@@ -59,5 +59,5 @@ class CommandSource:
             return "100.005"  # off tick: refused by the matcher
         return f"{100 + self.rnd.randint(-8, 8) * 0.25:.2f}"
 
-    def take(self, n: int) -> list[Command]:
+    def take(self, n: int) -> list[QueuedCommand]:
         return [self.next() for _ in range(n)]

@@ -135,6 +135,9 @@ def api_dispatcher(
     argv = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
             "--workers", str(workers), "--threads", str(API_THREADS),
             "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+            # As generous as `vercel dev` (Node, --max-http-header-size=65536), so that an
+            # oversized id or key reaches the app and gets its JSON refusal on both.
+            "--limit-request-line", "0", "--limit-request-field_size", "65536",
             "--error-logfile", "-", "--access-logfile", "-",
             "devstack.dispatcher:app"]  # fmt: skip
     return ManagedProcess(

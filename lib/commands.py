@@ -51,17 +51,20 @@ class CancelCommand(_Command):
     type: Literal["cancel"] = "cancel"
 
 
-# Any command of the queue; the one spelling of this union in the project.
-Command = PlaceCommand | ModifyCommand | CancelCommand
-_ADAPTER: TypeAdapter[Command] = TypeAdapter(Annotated[Command, Field(discriminator="type")])
+# Any command of the queue; the one spelling of this union in the project (the matching
+# core has its own `Command`, of engine commands: these are what travels before them).
+QueuedCommand = PlaceCommand | ModifyCommand | CancelCommand
+_ADAPTER: TypeAdapter[QueuedCommand] = TypeAdapter(
+    Annotated[QueuedCommand, Field(discriminator="type")]
+)
 
 
-def parse_command(data: str | bytes) -> Command:
+def parse_command(data: str | bytes) -> QueuedCommand:
     """Parse a command's JSON; raises pydantic.ValidationError."""
     return _ADAPTER.validate_json(data)
 
 
-def dump_command(command: Command) -> str:
+def dump_command(command: QueuedCommand) -> str:
     """Compact JSON: defaults left out (but always `type`), so a stream entry stays small."""
     data = command.model_dump(exclude_defaults=True)
     data["type"] = command.type

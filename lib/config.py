@@ -87,6 +87,9 @@ class Settings(BaseModel):
     shards: int = Field(default=1, ge=1, le=MAX_SHARDS)
     reply_timeout_ms: int = Field(default=2000, ge=10, le=60_000)
     realtime_url: str | None = None
+    # Per API key: sustained requests per second, and how many may come at once.
+    rate_per_s: float = Field(default=100.0, gt=0, le=1_000_000)
+    rate_burst: int = Field(default=200, ge=1, le=1_000_000)
     api_port: Port = 3000
     matcher_port: Port = 8000
 
@@ -165,6 +168,8 @@ ENV_VARS: dict[str, str] = {
     "shards": "SBS_SHARDS",
     "reply_timeout_ms": "SBS_REPLY_TIMEOUT_MS",
     "realtime_url": "SBS_REALTIME_URL",
+    "rate_per_s": "SBS_RATE_PER_S",
+    "rate_burst": "SBS_RATE_BURST",
     "api_port": "SBS_API_PORT",
     "matcher_port": "SBS_MATCHER_PORT",
 }

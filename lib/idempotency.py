@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib import keys, redis_client
-from lib.commands import Command, dump_command, parse_command
+from lib.commands import QueuedCommand, dump_command, parse_command
 
 MAX_KEY_LEN = 64
 _KEY_RE = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LEN}}}")  # printable ASCII, no spaces
@@ -40,12 +40,14 @@ def fingerprint(operation: str, target: str | None, request: dict[str, Any]) -> 
 
 @dataclass(frozen=True)
 class Claim:
-    command: Command  # the command to submit: this request's own, or the first request's
+    command: QueuedCommand  # the command to submit: this request's own, or the first request's
     first: bool  # whether this request is the first with its key
     conflict: bool  # the key was first used for a different request
 
 
-def claim(client: Any, account: str, key: str, request_fingerprint: str, command: Command) -> Claim:
+def claim(
+    client: Any, account: str, key: str, request_fingerprint: str, command: QueuedCommand
+) -> Claim:
     digest = hashlib.sha256(key.encode()).hexdigest()
     record = json.dumps({"fingerprint": request_fingerprint, "command": dump_command(command)})
     name = keys.idempotency(account, digest)

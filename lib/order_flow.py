@@ -16,7 +16,7 @@ from typing import Any
 
 from lib import client_order_ids, idempotency, keys, queue, redis_client
 from lib.backends import Backends, Doc, reaching
-from lib.commands import CancelCommand, Command, PlaceCommand
+from lib.commands import CancelCommand, PlaceCommand, QueuedCommand
 from lib.errors import ErrorCode
 from lib.ids import new_command_id, new_order_id
 from lib.order_requests import ApiError, parse_modify, parse_order_id, parse_place, to_command
@@ -63,9 +63,9 @@ def modify(
         compat = True
     else:
         compat = False
-    order = find_live_order(b, account, order_id)
-    if isinstance(order, Outcome):
-        return order
+    order = find_order(b, account, order_id)
+    if order is None:
+        return Outcome.of(ErrorCode.UNKNOWN_ORDER, "order_id")
     spec = b.settings.symbol_spec(order["symbol"])
     if spec is None:  # a symbol removed from SBS_SYMBOLS while it still had live orders
         return Outcome.of(ErrorCode.UNKNOWN_SYMBOL, "symbol")
@@ -82,13 +82,13 @@ def modify(
     )
     changes = {"price": request.price, "quantity": request.quantity}
     request_fingerprint = idempotency.fingerprint("modify", order_id, changes)
-    return _submit(b, account, command, idempotency_key, request_fingerprint)
+    return _submit(b, account, command, idempotency_key, request_fingerprint, _alive(order))
 
 
 def cancel(b: Backends, account: str, order_id: str, idempotency_key: str | None) -> Outcome:
-    order = find_live_order(b, account, order_id)
-    if isinstance(order, Outcome):
-        return order
+    order = find_order(b, account, order_id)
+    if order is None:
+        return Outcome.of(ErrorCode.UNKNOWN_ORDER, "order_id")
     now_ms = time.time_ns() // 1_000_000
     command = CancelCommand(
         command_id=new_command_id(now_ms),
@@ -98,7 +98,7 @@ def cancel(b: Backends, account: str, order_id: str, idempotency_key: str | None
         received_at=now_ms,
     )
     request_fingerprint = idempotency.fingerprint("cancel", order_id, {})
-    return _submit(b, account, command, idempotency_key, request_fingerprint)
+    return _submit(b, account, command, idempotency_key, request_fingerprint, _alive(order))
 
 
 def find_order(b: Backends, account: str, order_id: str) -> Doc | None:
@@ -117,22 +117,25 @@ def find_order(b: Backends, account: str, order_id: str) -> Doc | None:
     return None
 
 
-def find_live_order(b: Backends, account: str, order_id: str) -> Doc | Outcome:
-    order = find_order(b, account, order_id)
-    if order is None:
-        return Outcome.of(ErrorCode.UNKNOWN_ORDER, "order_id")
-    if order.get("status") not in ALIVE_STATUSES:
-        return Outcome.error(ApiError.of(ErrorCode.ORDER_NOT_LIVE), {"order": _shown(order)})
-    return order
+def _alive(order: Doc) -> Outcome | None:
+    """409 for an order that has ended, answered from what the API already read: the
+    matcher would refuse the command the same way."""
+    if order.get("status") in ALIVE_STATUSES:
+        return None
+    return Outcome.error(ApiError.of(ErrorCode.ORDER_NOT_LIVE), {"order": _shown(order)})
 
 
 def _submit(
     b: Backends,
     account: str,
-    command: Command,
+    command: QueuedCommand,
     idempotency_key: str | None,
     request_fingerprint: str,
+    refusal: Outcome | None = None,
 ) -> Outcome:
+    """`refusal`: what to answer instead of submitting, unless this request is a retry of
+    one with the same Idempotency-Key - a retried cancel of an order that the first request
+    cancelled must get the first request's answer, not a 409."""
     redis = b.redis
     with reaching("redis"):
         first = True
@@ -141,6 +144,8 @@ def _submit(
             if claim.conflict:
                 return Outcome.of(ErrorCode.IDEMPOTENCY_KEY_REUSED, "Idempotency-Key")
             command, first = claim.command, claim.first
+        if first and refusal is not None:
+            return refusal
         reply = None if first else queue.get_reply(redis, command.command_id)
         if reply is None:
             if isinstance(command, PlaceCommand):
@@ -171,7 +176,7 @@ def _prepare_place(redis: Any, command: PlaceCommand) -> Outcome | None:
     return None
 
 
-def _answer(command: Command, reply: dict[str, Any] | None) -> Outcome:
+def _answer(command: QueuedCommand, reply: dict[str, Any] | None) -> Outcome:
     if reply is None:
         return Outcome.ok(202, order_id=command.order_id, status="pending")
     order = reply.get("order")

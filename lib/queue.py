@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from lib import keys, redis_client
-from lib.commands import Command, dump_command
+from lib.commands import QueuedCommand, dump_command
 from lib.config import shard_of
 
 # A safety valve only: the matcher trims (XTRIM MINID) what it has acknowledged. This bound
@@ -23,7 +23,7 @@ POLL_START_S = 0.005
 POLL_MAX_S = 0.05
 
 
-def enqueue(client: Any, command: Command, shards: int) -> str:
+def enqueue(client: Any, command: QueuedCommand, shards: int) -> str:
     """XADD the command to its shard's stream; returns the stream entry id."""
     stream = keys.command_stream(shard_of(command.symbol, shards))
     entry_id = redis_client.command(

@@ -12,10 +12,16 @@ from functools import lru_cache
 from typing import Any
 
 from lib.config import SymbolSpec
-from lib.orders import ALIVE_STATUSES as ALIVE
 from lib.orders import iso_ms
 from lib.prices import average_price, from_ticks, to_json_number
-from matcher.core import TradeExecuted
+from matcher.core import (
+    CancelReason,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradeExecuted,
+)
 
 
 # A batch stamps every event with one timestamp and prices cluster near the touch, so
@@ -30,9 +36,9 @@ class OrderView:
     order_id: str
     account: str
     symbol: str
-    side: str  # "buy" / "sell"
-    order_type: str
-    time_in_force: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
     post_only: bool
     client_order_id: str | None
     created_ns: int
@@ -42,14 +48,14 @@ class OrderView:
     remaining: int = 0
     cancelled: int = 0
     notional: int = 0  # ticks x shares
-    status: str = "open"
-    cancel_reason: str | None = None
+    status: OrderStatus = OrderStatus.OPEN
+    cancel_reason: CancelReason | None = None
     updated_ns: int = 0
     priority: int = 0
 
     @property
     def alive(self) -> bool:
-        return self.status in ALIVE
+        return self.status.alive
 
     def doc(self, spec: SymbolSpec) -> dict[str, Any]:
         average = average_price(self.notional, self.traded, spec)
@@ -58,17 +64,17 @@ class OrderView:
             "order_id": self.order_id,
             "account": self.account,
             "symbol": self.symbol,
-            "side": self.side,
-            "type": self.order_type,
-            "time_in_force": self.time_in_force,
+            "side": self.side.label,
+            "type": self.order_type.value,
+            "time_in_force": self.time_in_force.value,
             "order_price": price_number(self.price, spec),
             "order_quantity": self.quantity,
             "traded_quantity": self.traded,
             "remaining_quantity": self.remaining,
             "average_traded_price": None if average is None else to_json_number(average),
             "order_alive": self.alive,
-            "status": self.status,
-            "cancel_reason": self.cancel_reason,
+            "status": self.status.value,
+            "cancel_reason": None if self.cancel_reason is None else self.cancel_reason.value,
             "client_order_id": self.client_order_id,
             "created_at": iso_ms(self.created_ns),
             "updated_at": iso_ms(self.updated_ns),
@@ -89,9 +95,9 @@ class OrderView:
             order_id=doc["order_id"],
             account=doc["account"],
             symbol=doc["symbol"],
-            side=doc["side"],
-            order_type=doc["type"],
-            time_in_force=doc["time_in_force"],
+            side=Side.BUY if doc["side"] == "buy" else Side.SELL,
+            order_type=OrderType(doc["type"]),
+            time_in_force=TimeInForce(doc["time_in_force"]),
             post_only=bool(doc.get("post_only", False)),
             client_order_id=doc.get("client_order_id"),
             created_ns=int(doc["created_ns"]),
@@ -101,8 +107,10 @@ class OrderView:
             remaining=int(doc["remaining_quantity"]),
             cancelled=int(doc.get("cancelled_quantity", 0)),
             notional=int(doc.get("traded_notional", 0)),
-            status=str(doc["status"]),
-            cancel_reason=doc.get("cancel_reason"),
+            status=OrderStatus(doc["status"]),
+            cancel_reason=None
+            if doc.get("cancel_reason") is None
+            else CancelReason(doc["cancel_reason"]),
             updated_ns=int(doc["updated_ns"]),
             priority=int(doc.get("priority", 0)),
         )

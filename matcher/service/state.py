@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, parse_command
-from lib.commands import Command as QueuedCommand
+from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand, parse_command
 from lib.config import SymbolSpec
 from lib.errors import ErrorCode, message
 from lib.prices import PriceError, to_ticks
@@ -26,6 +25,7 @@ from matcher.core import (
     ModifyOrder,
     OrderAccepted,
     OrderRejected,
+    OrderStatus,
     OrderType,
     OrderUpdated,
     PlaceOrder,
@@ -153,16 +153,14 @@ class ShardState:
             if kind is OrderUpdated:
                 assert isinstance(event, OrderUpdated)
                 view = self.views[event.order_id]
-                view.status = str(event.status)
+                view.status = event.status
                 view.price = event.price
                 view.quantity = event.quantity
                 view.traded = event.traded_quantity
                 view.remaining = event.remaining_quantity
                 view.cancelled = event.cancelled_quantity
                 view.notional = event.traded_notional
-                view.cancel_reason = (
-                    None if event.cancel_reason is None else str(event.cancel_reason)
-                )
+                view.cancel_reason = event.cancel_reason
                 view.updated_ns = event.timestamp
                 touched[event.order_id] = view
             elif kind is TradeExecuted:
@@ -264,16 +262,16 @@ class ShardState:
             order_id=cmd.order_id,
             account=cmd.account,
             symbol=cmd.symbol,
-            side=cmd.side,
-            order_type=cmd.order_type,
-            time_in_force=cmd.time_in_force,
+            side=Side.BUY if cmd.side == "buy" else Side.SELL,
+            order_type=OrderType(cmd.order_type),
+            time_in_force=TimeInForce(cmd.time_in_force),
             post_only=cmd.post_only,
             client_order_id=cmd.client_order_id,
             created_ns=ts,
             price=ticks,
             quantity=cmd.quantity,
             remaining=0,
-            status="rejected",
+            status=OrderStatus.REJECTED,
             updated_ns=ts,
         )
 
@@ -283,9 +281,9 @@ def _accepted_view(event: OrderAccepted) -> OrderView:
         order_id=event.order_id,
         account=event.account,
         symbol=event.symbol,
-        side=event.side.label,
-        order_type=str(event.order_type),
-        time_in_force=str(event.time_in_force),
+        side=event.side,
+        order_type=event.order_type,
+        time_in_force=event.time_in_force,
         post_only=event.post_only,
         client_order_id=event.client_order_id,
         created_ns=event.timestamp,

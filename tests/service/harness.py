@@ -21,7 +21,7 @@ from pymongo.database import Database
 
 from devstack import ManagedProcess, free_port
 from lib import keys, queue
-from lib.commands import Command, dump_command
+from lib.commands import QueuedCommand, dump_command
 from lib.config import load_settings
 from matcher.service.batch import Entry
 from matcher.service.documents import public_order
@@ -146,7 +146,7 @@ class MatcherProcess:
         return self.process.log_tail(60)
 
 
-def produce(client: redis.Redis, commands: Iterable[Command]) -> list[str]:
+def produce(client: redis.Redis, commands: Iterable[QueuedCommand]) -> list[str]:
     """XADD every command in order through lib.queue; returns the raw JSON, in order."""
     pipe = client.pipeline(transaction=False)
     raws = []

@@ -24,7 +24,7 @@ import redis
 from bench.command_stream import CommandSource
 from devstack import Stack
 from lib import keys
-from lib.commands import Command
+from lib.commands import QueuedCommand
 from tests.service.harness import (
     MatcherProcess,
     Replay,
@@ -97,7 +97,7 @@ def test_random_faults_lose_nothing_and_apply_nothing_twice(
     assert stack.redis is not None and stack.mongodb is not None
     rnd = random.Random(20261125)
     commands = CommandSource(seed=7).take(COMMANDS)
-    stream: list[Command] = []
+    stream: list[QueuedCommand] = []
     for i, command in enumerate(commands):
         stream.append(command)
         if i > 50 and rnd.random() < RETRY_SHARE:

@@ -16,7 +16,7 @@ import pytest
 
 from bench.command_stream import CommandSource
 from devstack.process import ServiceError
-from lib.commands import Command
+from lib.commands import QueuedCommand
 from matcher.service.faults import CRASH_EXIT_CODE
 from tests.service.harness import (
     MatcherProcess,
@@ -50,10 +50,10 @@ SERVING = {
 RECOVERY = ("recovery.redo", "recovery.republish")
 
 
-def workload(seed: int) -> list[Command]:
+def workload(seed: int) -> list[QueuedCommand]:
     rnd = random.Random(seed)
     commands = CommandSource(seed=seed).take(COMMANDS)
-    stream: list[Command] = []
+    stream: list[QueuedCommand] = []
     for i, command in enumerate(commands):
         stream.append(command)
         if i > 20 and rnd.random() < 0.03:  # an SDK retry of a recent command

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.command_stream import CommandSource
-from lib.commands import Command, dump_command
+from lib.commands import QueuedCommand, dump_command
 from lib.config import load_settings
 from matcher.service.batch import Entry
 from matcher.service.journal import JournalBatch
@@ -32,16 +32,16 @@ WINDOW_MS = 400
 T0_MS = 1_795_000_000_000
 
 
-def stream_with_retries(seed: int, commands: int) -> list[Command]:
+def stream_with_retries(seed: int, commands: int) -> list[QueuedCommand]:
     rnd = random.Random(seed)
     originals = CommandSource(seed=seed).take(commands)
     clock = T0_MS
-    stamped: list[Command] = []
+    stamped: list[QueuedCommand] = []
     for command in originals:
         clock += rnd.randint(0, 12)
         jitter = rnd.randint(-30, 30)  # several API instances' clocks
         stamped.append(command.model_copy(update={"received_at": clock + jitter}))
-    stream: list[Command] = []
+    stream: list[QueuedCommand] = []
     for i, command in enumerate(stamped):
         stream.append(command)
         if i > 5 and rnd.random() < 0.1:  # an SDK retry: the same command, soon after...

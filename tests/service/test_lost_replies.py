@@ -34,7 +34,7 @@ import redis
 
 from bench.command_stream import CommandSource
 from lib import keys
-from lib.commands import Command
+from lib.commands import QueuedCommand
 from matcher.service import stream
 from matcher.service.faults import CRASH_EXIT_CODE
 from matcher.service.store import journal_db_name
@@ -167,7 +167,7 @@ def feed(
     client: redis.Redis,
     proxy: FaultProxy,
     match: Match | None,
-    commands: list[Command],
+    commands: list[QueuedCommand],
     armed: int,
     arm_before: tuple[int, ...] = (),
     gap_s: float = GAP_S,
@@ -199,7 +199,7 @@ def retries(matcher: MatcherProcess) -> int:
     return int(found.group(1))
 
 
-def finish(matcher: MatcherProcess, client: redis.Redis, commands: list[Command]) -> None:
+def finish(matcher: MatcherProcess, client: redis.Redis, commands: list[QueuedCommand]) -> None:
     """Every reply, then the projections caught up."""
     wait_replies(client, {c.command_id for c in commands}, timeout=60)
     matcher.wait_projected()

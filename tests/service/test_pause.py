@@ -30,7 +30,7 @@ import pytest
 import redis
 
 from bench.command_stream import CommandSource
-from lib.commands import Command
+from lib.commands import QueuedCommand
 from tests.service.harness import (
     MatcherProcess,
     ServiceEnv,
@@ -80,7 +80,7 @@ class Producer:
         self.raws: list[str] = []
         self.command_ids: set[str] = set()
         self.error: BaseException | None = None
-        self._sent: list[Command] = []
+        self._sent: list[QueuedCommand] = []
         self._finish = threading.Event()
         self._thread = threading.Thread(target=self._run, name="producer", daemon=True)
 
@@ -88,8 +88,8 @@ class Producer:
         self._thread.start()
         return self
 
-    def _chunk(self) -> list[Command]:
-        chunk: list[Command] = []
+    def _chunk(self) -> list[QueuedCommand]:
+        chunk: list[QueuedCommand] = []
         for command in self.source.take(CHUNK):
             chunk.append(command)
             self._sent.append(command)

@@ -1,0 +1,98 @@
+"""Authentication, account isolation and the per-key rate limit, over HTTP."""
+
+from __future__ import annotations
+
+import time
+
+from lib import accounts
+from tests.api.conftest import Api
+
+ORDER = {"symbol": "S20", "side": "buy", "quantity": 3, "price": 12}
+
+
+def test_order_endpoints_need_a_valid_key(api: Api) -> None:
+    anonymous = api.client()
+    _, key = api.new_account()
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    refused_headers: list[dict[str, str]] = [
+        {},
+        {"Authorization": key},
+        {"Authorization": f"Basic {key}"},
+        {"Authorization": f"Bearer {forged}"},
+        {"Authorization": "Bearer"},
+    ]
+    for headers in refused_headers:
+        for method, path in (("POST", "/api/orders"), ("GET", "/api/orders"),
+                             ("GET", "/api/orders/o1"), ("DELETE", "/api/orders/o1")):  # fmt: skip
+            response = anonymous.request(method, path, json=ORDER, headers=headers)
+            assert response.status_code == 401, (headers, method, path)
+            assert response.json()["error"]["code"] == "unauthorized"
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    # Market data is public.
+    assert anonymous.get("/api/trades").status_code == 200
+    assert anonymous.get("/api/book").status_code == 200
+
+
+def test_another_accounts_order_is_indistinguishable_from_a_missing_one(api: Api) -> None:
+    alice, mallory = api.trader("alice"), api.trader("mallory")
+    order_id = alice.post("/api/orders", json=ORDER).json()["order_id"]
+    missing_id = "o" + "0" * 28
+    for order in (order_id, missing_id):
+        seen = mallory.get(f"/api/orders/{order}")
+        modified = mallory.put(f"/api/orders/{order}", json={"price": 13})
+        cancelled = mallory.delete(f"/api/orders/{order}")
+        compat = mallory.request("DELETE", "/api/cancel_order", json={"order_id": order})
+        fetched = mallory.get("/api/fetch_order", params={"order_id": order})
+        for response in (seen, modified, cancelled, compat, fetched):
+            assert response.status_code == 404
+            error = {"code": "unknown_order", "message": "order not found", "field": "order_id"}
+            assert response.json() == {"success": False, "error": error}
+    assert mallory.get("/api/orders").json()["data"] == []
+    # ... and alice's order is untouched.
+    order = alice.get(f"/api/orders/{order_id}").json()["order"]
+    assert (order["status"], order["order_price"]) == ("open", 12)
+
+
+def test_a_revoked_key_stops_working_within_a_second(api: Api) -> None:
+    _, key = api.new_account()
+    client = api.client(key)
+    assert client.get("/api/orders").status_code == 200
+    db = api.env.db()
+    key_id = accounts.key_id_of(key)
+    assert key_id is not None
+    assert accounts.revoke_key(db, key_id)
+    db.client.close()
+    revoked_at = time.monotonic()
+    while client.get("/api/orders").status_code == 200:
+        assert time.monotonic() - revoked_at < 1.0, "a revoked key still works after 1 s"
+        time.sleep(0.05)
+    assert client.get("/api/orders").json()["error"]["code"] == "unauthorized"
+
+
+def test_the_rate_limit_answers_429_with_retry_after(api: Api) -> None:
+    """The API consults the key's bucket in the shared Redis: once it is empty (drained here
+    through the same script, as many concurrent instances would), requests are refused."""
+    import redis
+
+    from lib.config import load_settings
+    from lib.ratelimit import allow
+
+    settings = load_settings(api.environ)
+    _, key = api.new_account()
+    client = api.client(key)
+    assert client.get("/api/orders").status_code == 200
+    key_id = accounts.key_id_of(key)
+    assert key_id is not None
+    direct = redis.Redis.from_url(api.env.redis_url)
+    while allow(direct, key_id, settings.rate_per_s, settings.rate_burst).allowed:
+        pass
+    direct.close()
+    refused = client.get("/api/orders")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # The limit is per key: another account is not affected ...
+    assert api.trader().get("/api/orders").status_code == 200
+    # ... and the bucket refills at the configured rate.
+    time.sleep(int(refused.headers["Retry-After"]))
+    assert client.get("/api/orders").status_code == 200
