@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from lib import client_order_ids, idempotency, keys, queue, redis_client
+from lib import client_order_ids, idempotency, keys, queue
 from lib.backends import Backends, Doc, reaching
 from lib.commands import CancelCommand, PlaceCommand, QueuedCommand
 from lib.errors import ErrorCode
@@ -148,32 +148,40 @@ def _submit(
             return refusal
         reply = None if first else queue.get_reply(redis, command.command_id)
         if reply is None:
+            before: list[tuple[str | int, ...]] = []
             if isinstance(command, PlaceCommand):
-                refused = _prepare_place(redis, command)
+                refused = _reserve_client_order_id(redis, command)
                 if refused is not None:
                     return refused
-            queue.enqueue(redis, command, b.settings.shards)
+                before = _pending(command)
+            queue.enqueue(redis, command, b.settings.shards, before)
             reply = queue.wait_reply(redis, command.command_id, b.settings.reply_timeout_ms)
     return _answer(command, reply)
 
 
-def _prepare_place(redis: Any, command: PlaceCommand) -> Outcome | None:
-    """Reserve the client_order_id, then make the order visible as pending: both before
-    the enqueue, so that no reply can ever precede them (a placeholder written after the
-    matcher's state would hide it)."""
-    now_ns = time.time_ns()
-    if command.client_order_id is not None and not client_order_ids.reserve(
-        redis, command.account, command.client_order_id, command.order_id, now_ns // 1_000_000
+def _reserve_client_order_id(redis: Any, command: PlaceCommand) -> Outcome | None:
+    if command.client_order_id is None or client_order_ids.reserve(
+        redis,
+        command.account,
+        command.client_order_id,
+        command.order_id,
+        time.time_ns() // 1_000_000,
     ):
-        return Outcome.of(ErrorCode.DUPLICATE_CLIENT_ORDER_ID, "client_order_id")
+        return None
+    return Outcome.of(ErrorCode.DUPLICATE_CLIENT_ORDER_ID, "client_order_id")
+
+
+def _pending(command: PlaceCommand) -> list[tuple[str | int, ...]]:
+    """The order as `pending` in the order cache and the account's recent writes, sent in
+    the enqueue's round trip ahead of the XADD, so no reply can precede them (a
+    placeholder written after the matcher's state would hide it). NX: a retry never
+    overwrites what the matcher wrote."""
+    now_ns = time.time_ns()
     placeholder = json.dumps(pending_order(command, now_ns), separators=(",", ":"))
-    redis_client.command(
-        redis, "SET", keys.order(command.order_id), placeholder, "NX", "EX", PENDING_TTL_S
-    )
-    redis_client.command(
-        redis, "ZADD", keys.recent_orders(command.account), "NX", now_ns // 1000, command.order_id
-    )
-    return None
+    return [
+        ("SET", keys.order(command.order_id), placeholder, "NX", "EX", PENDING_TTL_S),
+        ("ZADD", keys.recent_orders(command.account), "NX", now_ns // 1000, command.order_id),
+    ]
 
 
 def _answer(command: QueuedCommand, reply: dict[str, Any] | None) -> Outcome:

@@ -19,24 +19,27 @@ from lib.config import shard_of
 # is far above any backlog a healthy matcher has, so it never drops unprocessed entries
 # unless the matcher is gone for days - and then Redis memory is the bigger problem.
 STREAM_MAXLEN = 5_000_000
-POLL_START_S = 0.005
+POLL_START_S = 0.003
+POLL_GROWTH = 1.25
 POLL_MAX_S = 0.05
 
 
-def enqueue(client: Any, command: QueuedCommand, shards: int) -> str:
-    """XADD the command to its shard's stream; returns the stream entry id."""
+def enqueue(
+    client: Any,
+    command: QueuedCommand,
+    shards: int,
+    before: list[tuple[str | int, ...]] | None = None,
+) -> str:
+    """XADD the command to its shard's stream; returns the stream entry id. `before`:
+    commands sent ahead of the XADD in the same round trip (a pipeline, in order)."""
     stream = keys.command_stream(shard_of(command.symbol, shards))
-    entry_id = redis_client.command(
-        client,
-        "XADD",
-        stream,
-        "MAXLEN",
-        "~",
-        STREAM_MAXLEN,
-        "*",
-        keys.COMMAND_FIELD,
-        dump_command(command),
-    )
+    xadd: tuple[str | int, ...] = (
+        "XADD", stream, "MAXLEN", "~", STREAM_MAXLEN, "*", keys.COMMAND_FIELD, dump_command(command)
+    )  # fmt: skip
+    if before:
+        entry_id = redis_client.pipeline(client, [*before, xadd])[-1]
+    else:
+        entry_id = redis_client.command(client, *xadd)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
@@ -49,18 +52,22 @@ def get_reply(client: Any, command_id: str) -> dict[str, Any] | None:
 
 
 def wait_reply(client: Any, command_id: str, timeout_ms: int) -> dict[str, Any] | None:
-    """Poll the reply key until it appears or `timeout_ms` passes (Upstash cannot block)."""
+    """Poll the reply key until it appears or `timeout_ms` passes (Upstash cannot block).
+
+    The first look comes after POLL_START_S, not at once: straight after the enqueue the
+    matcher cannot have answered, and every look is a request. The pause then grows
+    slowly, so that a reply is picked up within a few ms of when a healthy matcher writes
+    it (5-10 ms), and more slowly once the matcher is evidently busy.
+    """
     deadline = time.monotonic() + timeout_ms / 1000
     pause = POLL_START_S
     while True:
-        reply = get_reply(client, command_id)
-        if reply is not None:
-            return reply
         left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, POLL_MAX_S)
+        time.sleep(max(0.0, min(pause, left)))
+        reply = get_reply(client, command_id)
+        if reply is not None or left <= pause:
+            return reply
+        pause = min(pause * POLL_GROWTH, POLL_MAX_S)
 
 
 def cached_order(client: Any, order_id: str) -> dict[str, Any] | None:
