@@ -55,6 +55,16 @@ def create_app(name: str) -> Flask:
                     response.headers["Allow"] = value
         return response
 
+    @app.after_request
+    def plain_options(response: Response) -> Response:
+        # Flask answers OPTIONS itself with an empty text/html page; keep its Allow header,
+        # say it as 204 so that no client expects a body.
+        if request.method == "OPTIONS" and response.status_code == 200:
+            response.status_code = 204
+            response.set_data(b"")
+            response.mimetype = "application/json"
+        return response
+
     return app
 
 

@@ -40,7 +40,7 @@ def get_order(b: Backends, account: str, order_id: str) -> Outcome:
     order = find_order(b, account, order_id)
     if order is None:
         return Outcome.of(ErrorCode.UNKNOWN_ORDER, "order_id")
-    return Outcome.ok(order=_strip(order))
+    return Outcome.ok(order=public(order))
 
 
 def list_orders(b: Backends, account: str, args: Mapping[str, str]) -> Outcome:
@@ -67,7 +67,7 @@ def list_orders(b: Backends, account: str, args: Mapping[str, str]) -> Outcome:
         watermark = min((p.get("changed_us", 0) for p in _progress(b)), default=0)
     with reaching("redis"):
         recent = _recent_orders(b, account, watermark)
-    return _page(fetched, recent, key, match, after, query, _strip)
+    return _page(fetched, recent, key, match, after, query, public)
 
 
 def list_trades(b: Backends, args: Mapping[str, str]) -> Outcome:
@@ -221,16 +221,6 @@ def _matches(doc: Doc, match: Doc) -> bool:
         elif doc.get(name) != want:
             return False
     return True
-
-
-def _strip(doc: Doc) -> Doc:
-    """An order as clients see it, whether it came from MongoDB or the cache."""
-    return {k: v for k, v in public(doc).items() if k not in _ORDER_PRIVATE}
-
-
-_ORDER_PRIVATE = frozenset(
-    {"priority", "price_ticks", "traded_notional", "created_ns", "updated_ns"}
-)
 
 
 def _public_trade(doc: Doc) -> Doc:

@@ -20,8 +20,11 @@ from lib.prices import to_json_number
 Doc = dict[str, Any]
 
 ALIVE_STATUSES = frozenset({"pending", "open", "partially_filled"})
-# In the cache and MongoDB, never shown to clients.
-_INTERNAL = frozenset({"account", "_id"})
+# In the cache or MongoDB, never shown to clients: ownership, and the exact state recovery
+# needs (ticks, notional, time priority, ns clocks).
+_INTERNAL = frozenset(
+    {"account", "_id", "priority", "price_ticks", "traded_notional", "created_ns", "updated_ns"}
+)
 
 
 @lru_cache(maxsize=4096)
@@ -32,6 +35,7 @@ def iso_ms(ns: int) -> str:
 
 
 def public(doc: Doc) -> Doc:
+    """The order object of DESIGN §2 from a cached, MongoDB or placeholder document."""
     return {k: v for k, v in doc.items() if k not in _INTERNAL}
 
 

@@ -96,7 +96,8 @@ def _compat_args() -> dict[str, str] | Outcome:
 def _order_id_in_body(args: dict[str, str]) -> str | Outcome:
     """`order_id` from a body `{"order_id": "…"}` and nothing else in body or query."""
     if args:
-        return Outcome.of(ErrorCode.UNKNOWN_FIELD, next(iter(args))[:40])
+        unknown = [name for name in args if name != "order_id"] or list(args)
+        return Outcome.of(ErrorCode.UNKNOWN_FIELD, unknown[0][:40])
     if not request.get_data(cache=True):
         return Outcome.of(ErrorCode.MISSING_FIELD, "order_id", "order_id is required")
     body = json_body()

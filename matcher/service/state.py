@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand, parse_command
 from lib.config import SymbolSpec
 from lib.errors import ErrorCode, message
+from lib.orders import iso_ms
 from lib.prices import PriceError, to_ticks
 from matcher.core import (
     CancelOrder,
@@ -92,7 +93,7 @@ class ShardState:
             "symbol": symbol,
             "bids": [{"price": price_number(p, spec), "quantity": q} for p, q in bids],
             "asks": [{"price": price_number(p, spec), "quantity": q} for p, q in asks],
-            "timestamp": timestamp // 1_000_000,
+            "timestamp": iso_ms(timestamp),
             "sequence": self.engine.sequence,
         }
 
