@@ -9,13 +9,38 @@ STAMP := $(VENV)/.installed
 CORE_SRC   := $(filter-out %/__init__.py %/_compiled.py,$(wildcard matcher/core/*.py))
 CORE_STAMP := build/.core-compiled
 
-.PHONY: run test lint typecheck pytest bench core clean
+# The API is served by the real Vercel CLI (`vercel dev --local`, npm package `vercel`, pinned
+# in package-lock.json). It wants `python3` = 3.12 and `uv` first on PATH: both are linked
+# into VERCEL_PATH (devstack/vercel.py puts it first), uv at the version @vercel/python pins.
+NODE_STAMP  := node_modules/.installed
+VERCEL_PATH := $(VENV)/vercel-path
+VERCEL_UV   := 0.10.11
+VPATH_STAMP := $(VERCEL_PATH)/.installed
 
-$(STAMP): requirements.txt requirements-dev.txt
+.PHONY: run test lint typecheck pytest bench core vercel clean
+
+# requirements.txt: what the API functions import (Vercel installs it); the matcher's file
+# adds its own on top; the dev file adds tools and test servers.
+$(STAMP): requirements.txt requirements-matcher.txt requirements-dev.txt
 	@test -x $(PY) || "$$(tools/find-python312)" -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv
-	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt -r requirements-dev.txt
+	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-matcher.txt -r requirements-dev.txt
 	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found (Node.js >= 18 is needed for vercel dev)" >&2; exit 1; }
+	@echo "installing the Vercel CLI (npm ci into node_modules/)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VPATH_STAMP): $(STAMP) tools/find-python312
+	@rm -rf $(VERCEL_PATH) && mkdir -p $(VERCEL_PATH)/bin
+	@ln -s "$$(tools/find-python312)" $(VERCEL_PATH)/bin/python3
+	@$(PY) -m pip install -q --disable-pip-version-check --target $(VERCEL_PATH)/uv uv==$(VERCEL_UV)
+	@ln -s ../uv/bin/uv $(VERCEL_PATH)/bin/uv
+	@touch $@
+
+vercel: $(NODE_STAMP) $(VPATH_STAMP)
 
 $(CORE_STAMP): $(STAMP) $(CORE_SRC)
 	@mkdir -p build
@@ -25,7 +50,7 @@ $(CORE_STAMP): $(STAMP) $(CORE_SRC)
 
 core: $(CORE_STAMP)
 
-run: $(STAMP) $(CORE_STAMP)
+run: $(STAMP) $(CORE_STAMP) vercel
 	$(PY) -m devstack run
 
 test: $(STAMP) lint typecheck pytest
@@ -37,12 +62,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) $(CORE_STAMP)
+pytest: $(STAMP) $(CORE_STAMP) vercel
 	$(PY) -m pytest
 
 bench: $(STAMP) $(CORE_STAMP)
 	$(PY) -m bench.engine --json
 	$(PY) -m bench.matcher --json
 
+# The REST API under open-loop load, on a throwaway stack (docs/BENCHMARKS.md); ~5 minutes.
+.PHONY: bench-api
+bench-api: $(STAMP) $(CORE_STAMP)
+	$(PY) -m bench.api --json
+
 clean:
-	rm -rf $(VENV) build *.so matcher/core/*.so .devstack .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.so matcher/core/*.so .devstack node_modules .vercel .env .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -21,11 +21,20 @@ matcher works on deep books. Each rate runs `--warmup` seconds unmeasured, then
 rate-limited to 100 requests/s): at most 50 requests/s per key at the highest rate.
 
 With --json: one line per (op, rate), then `{"op": "place", "p99_over_100ms_at": rate}`,
-the lowest measured place rate whose p99 exceeded 100 ms (null: none did). The generator
-runs in this process, the servers in their own; `generator_cpu_pct` is this process's CPU
-(% of one core) and `generator_lagged` is true when requests started more than 5 ms late
-(p99) against their schedule: then the figures measure the generator, not the API.
-`server_cpu_pct` is each server's CPU over the phase (% of one core, children included).
+the lowest measured place rate whose p99 exceeded 100 ms (null: none did). Percentiles
+are over every measured request, failures included; `achieved_per_s` counts successes
+over the window (stretched to the last success when answers trail it); `status` counts
+the answers by HTTP status (0: transport failure, e.g. the client's 30 s timeout, which
+includes waiting for one of its `--connections`).
+
+The generator runs in this process, the servers in their own. It uses aiohttp (~0.2 ms
+of CPU a request; httpx's async client costs ~2 ms, a whole core at 800/s) and, where
+the OS permits (root), runs its thread at nice -10 so that on a busy machine its sends
+and clock readings stay on schedule. `generator_cpu_pct` is its CPU (% of one core) and
+`generator_lagged` is true when requests started more than 5 ms late (p99) against
+their schedule: then the figures are the generator's (or the machine's), not the API's.
+`server_cpu_pct` is each server's CPU over the phase (% of one core, children included):
+where the time goes.
 
 --url: the API at that address, with keys from --api-key (repeatable) or else every key
 found in .devstack/credentials.json; server CPU comes from .devstack/state.json when the
@@ -36,6 +45,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import math
 import os
@@ -77,6 +88,10 @@ MID_PRICE = Decimal(100)
 SEED_LEVELS = 100  # resting orders 1..SEED_LEVELS ticks from the mid
 SEED_CONCURRENCY = 32
 P99_LIMIT_MS = 100.0
+# The generator's thread runs ahead of the servers when the OS allows it (root), so that
+# on a busy machine its clock readings and sends stay on time; it uses little CPU.
+GENERATOR_NICE = -10
+QUIET_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -85,7 +100,7 @@ class Target:
     api_keys: list[str]
     server: str
     processes: dict[str, int] = field(default_factory=dict)  # server name -> pid, for CPU
-    settle: Callable[[], None] = lambda: time.sleep(2)  # until the backend caught up
+    settle: Callable[[], None] = lambda: None  # until the backend caught up after a phase
 
 
 # ---------------------------------------------------------------- where the API runs
@@ -144,7 +159,6 @@ def own_target(base: Path, key_count: int, workers: int) -> Iterator[Target]:
                         if health["projected_batch"] == health["last_batch"]:
                             break
                         time.sleep(0.05)
-                    time.sleep(0.5)
 
                 yield Target(
                     server.url,
@@ -356,6 +370,30 @@ class Load:
         return refused
 
 
+async def quiet(session: aiohttp.ClientSession) -> None:
+    """Until GET /api/config answers within 50 ms three times running: requests of the
+    last phase still queued in the server must not run into the next one."""
+    deadline = time.monotonic() + QUIET_TIMEOUT_S
+    prompt = 0
+    while prompt < 3 and time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            async with session.get("/api/config") as response:
+                await response.read()
+            prompt = prompt + 1 if time.perf_counter() - started < 0.05 else 0
+        except (aiohttp.ClientError, TimeoutError):
+            prompt = 0
+        await asyncio.sleep(0.1)
+
+
+def boost_priority() -> int:
+    """Raise this thread's priority (Linux nice values are per thread: the servers, started
+    earlier, keep theirs); returns the nice value now in effect."""
+    with contextlib.suppress(OSError):  # not permitted: the generator runs as it is
+        os.setpriority(os.PRIO_PROCESS, 0, GENERATOR_NICE)
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -405,14 +443,21 @@ async def measure(
         if not load.placed and any(op == "get" for op, _ in plan):
             raise SystemExit("bench.api: no order was placed, nothing to get")
         await asyncio.to_thread(target.settle)
+        await quiet(session)
         cpu = ServerCpu(target.processes)
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
         results = []
         for op, rate in plan:
             send: Send = load.place if op == "place" else load.get
             before = cpu.snapshot()
-            phase = await run_open_loop(
-                send, rate, args.warmup, args.duration, poisson=args.arrivals == "poisson"
-            )
+            gc.collect()
+            gc.disable()  # a full collection stalls the loop for milliseconds: between phases
+            try:
+                phase = await run_open_loop(
+                    send, rate, args.warmup, args.duration, poisson=args.arrivals == "poisson"
+                )
+            finally:
+                gc.enable()
             after = cpu.snapshot()
             server_cpu = {
                 name: round(100 * (after[name] - before[name]) / phase.wall_s)
@@ -425,17 +470,25 @@ async def measure(
                 "server_cpu_pct": server_cpu,
                 "duration_s": args.duration,
                 "arrivals": args.arrivals,
+                "generator_nice": nice,
             }
-            say(line(result))
+            # Progress on stderr beside --json's lines at the end, else the results themselves.
+            print(line(result), file=sys.stderr if args.json else sys.stdout, flush=True)
             results.append(result)
             await asyncio.to_thread(target.settle)
+            await quiet(session)
         return results
 
 
 def run_plan(
     target: Target, plan: list[tuple[str, int]], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    return asyncio.run(measure(target, plan, args))
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    boost_priority()
+    try:
+        return asyncio.run(measure(target, plan, args))
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)  # lowering needs no privilege
 
 
 def main() -> None:
@@ -489,7 +542,12 @@ def main() -> None:
     machine = f"{platform.machine()} {os.cpu_count()} cpu"
     for result in results:
         result |= {"machine": machine, "calibration_msgs_per_s": calibration}
-        print(json.dumps(result) if args.json else result)
+        if args.json:
+            print(json.dumps(result))
+        elif "p99_over_100ms_at" in result:
+            print(f"place p99 over {P99_LIMIT_MS:.0f} ms first at: {result['p99_over_100ms_at']}")
+    if not args.json:
+        print(f"{machine}, calibration_msgs_per_s {calibration}")
 
 
 if __name__ == "__main__":

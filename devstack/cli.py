@@ -21,17 +21,20 @@ from types import FrameType
 from typing import Any
 
 import psutil
+import pymongo
 
 from devstack import ferretdb
 from devstack.apps import APPS, PROJECT_ROOT, AppProcess
 from devstack.process import ManagedProcess, accepts_tcp, free_port, port_is_free
 from devstack.stack import Stack, StackPorts, start_stack
+from lib import accounts
 from lib.config import Settings, settings_or_exit
 
 DEFAULT_BASE_DIR = PROJECT_ROOT / ".devstack"
 # Well-known ports where free, so URLs stay the same from one `make run` to the next.
 PREFERRED_PORTS = StackPorts(redis=6379, mongodb=27017, upstash=8079)
 UP_TIMEOUT_SECONDS = 20 * 60  # a first run includes the FerretDB build
+DEMO_ACCOUNTS = ("alice", "bob")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +116,9 @@ def run(base_dir: Path, free_ports: bool, services_only: bool) -> int:
     try:
         ports = StackPorts() if free_ports else _preferred_ports()
         with start_stack(base_dir, ports, say=print) as stack:
+            credentials = seed_demo_accounts(stack.mongodb_uri, settings.mongodb_db, base_dir)
             missing = {} if services_only else _start_apps(stack, settings)
-            state = _state(stack, missing)
+            state = _state(stack, missing, credentials)
             _write_json(state_path, state)
             print_summary(state)
             return _supervise(stack)
@@ -155,8 +159,58 @@ def _start_apps(stack: Stack, settings: Settings) -> dict[str, str]:
             where = f" (will serve http://127.0.0.1:{port})" if port else ""
             missing[app.name] = f"{app.what}{where}: {reason}"
             continue
-        stack.add(_app_process(app, settings, stack.log_dir, env))
+        if app.launcher is not None:
+            stack.add(app.launcher(settings, env, stack.base_dir, stack.log_dir, _say))
+        else:
+            stack.add(_app_process(app, settings, stack.log_dir, env))
     return missing
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def seed_demo_accounts(mongodb_uri: str, db_name: str, base_dir: Path) -> Path:
+    """Make sure the demo accounts exist, each with a working API key, and write
+    `<base_dir>/credentials.json` (mode 0600) as DESIGN §2 says.
+
+    A key from the previous run's file is kept while it still authenticates against this
+    database (so curl commands and clients keep working from one `make run` to the next);
+    otherwise, e.g. after `rm -rf .devstack`, the account gets a fresh key.
+    """
+    path = base_dir / "credentials.json"
+    previous = _read_credentials(path)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        mongodb_uri, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        db = client[db_name]
+        accounts.ensure_account_indexes(db)
+        seeded = []
+        for name in DEMO_ACCOUNTS:
+            accounts.create_account(db, name)
+            key = previous.get(name)
+            if key is None or accounts.authenticate(db, key, cache=None) != name:
+                key = accounts.create_key(db, name).api_key
+            seeded.append({"account": name, "api_key": key})
+    finally:
+        client.close()
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump({"accounts": seeded}, file, indent=2)
+        file.write("\n")
+    partial.replace(path)
+    return path
+
+
+def _read_credentials(path: Path) -> dict[str, str]:
+    try:
+        recorded = json.loads(path.read_text())["accounts"]
+        return {str(entry["account"]): str(entry["api_key"]) for entry in recorded}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _app_process(
@@ -191,7 +245,7 @@ def _supervise(stack: Stack) -> int:
                 return 1
 
 
-def _state(stack: Stack, missing: dict[str, str]) -> dict[str, Any]:
+def _state(stack: Stack, missing: dict[str, str], credentials: Path) -> dict[str, Any]:
     started = {process.name: process for process in stack.processes}
     urls = {
         "redis": stack.redis_url,
@@ -219,6 +273,7 @@ def _state(stack: Stack, missing: dict[str, str]) -> dict[str, Any]:
         "env": stack.env(),
         "services": services,
         "missing": missing,
+        "credentials": str(credentials),  # the keys stay in that 0600 file, not here
     }
 
 
@@ -239,6 +294,23 @@ def print_summary(state: dict[str, Any]) -> None:
         print("Not running (yet):")
         for name, reason in state["missing"].items():
             print(f"  {name:<14} {reason}")
+    seeded = _read_credentials(Path(state.get("credentials", "")))
+    if seeded:
+        print(f"Demo accounts (API keys, also in {state['credentials']}):")
+        for account, key in seeded.items():
+            print(f"  {account:<14} {key}")
+    api = next((s["url"] for s in state["services"] if s["name"] == "api"), None)
+    if api:
+        key = next(iter(seeded.values()), "<api key>")
+        realtime = next((s["url"] for s in state["services"] if s["name"] == "matcher"), None)
+        print(f"REST API: {api}/api/... (health {api}/api/health, settings {api}/api/config)")
+        if realtime:
+            print(f"Socket.IO (trades, depth): {realtime}")
+        print(
+            f"  curl -s {api}/api/orders -H 'Authorization: Bearer {key}' "
+            "-H 'Content-Type: application/json' "
+            '-d \'{"side": "buy", "quantity": 10, "price": "101.25"}\''
+        )
     print('Environment for your own shell: eval "$(.venv/bin/python -m devstack env)"')
     print("Stop with Ctrl-C (run) or `python -m devstack down` (up).", flush=True)
 
