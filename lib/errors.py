@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -99,6 +100,9 @@ KINDS: dict[ErrorCode, ErrorKind] = {
         422, "this Idempotency-Key was used for a different request"
     ),
     ErrorCode.RATE_LIMITED: ErrorKind(429, "too many requests; retry after Retry-After seconds"),
+    ErrorCode.TOO_MANY_SUBSCRIPTIONS: ErrorKind(
+        400, "this connection already has as many subscriptions as it may"
+    ),
     ErrorCode.SERVICE_UNAVAILABLE: ErrorKind(503, "the queue or the database is unreachable"),
     ErrorCode.INTERNAL_ERROR: ErrorKind(500, "internal error"),
 }

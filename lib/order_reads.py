@@ -82,6 +82,8 @@ def list_trades(b: Backends, args: Mapping[str, str]) -> Outcome:
         match["symbol"] = query.symbol
     if query.order_id is not None:
         match["$or"] = [{"bid_order_id": query.order_id}, {"ask_order_id": query.order_id}]
+    if query.after_sequence is not None:
+        match["sequence"] = {"$gt": query.after_sequence}
 
     def key(doc: Doc) -> SortKey:
         return (doc["execution_timestamp"], doc["sequence"], doc["unique_id"])
@@ -217,6 +219,9 @@ def _matches(doc: Doc, match: Doc) -> bool:
     for name, want in match.items():
         if name == "$or":
             if not any(_matches(doc, alternative) for alternative in want):
+                return False
+        elif isinstance(want, dict):  # {"$gt": n}, the one operator lists use
+            if not doc.get(name, 0) > want["$gt"]:
                 return False
         elif doc.get(name) != want:
             return False

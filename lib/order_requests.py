@@ -76,6 +76,7 @@ _SYMBOL_RE = re.compile(r"[A-Z0-9.-]{1,16}")
 # Plain decimal notation; the length is bounded separately by MAX_PRICE_TEXT.
 _PRICE_TEXT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _LIMIT_RE = re.compile(r"[0-9]{1,4}")
+_SEQUENCE_RE = re.compile(r"[0-9]{1,18}")
 _CURSOR_RE = re.compile(rf"[\x21-\x7e]{{1,{MAX_CURSOR}}}")  # printable ASCII, else opaque
 _ECHO_RE = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_ECHO}}}")
 # Integers past this are refused before any text conversion (str() of a 5,000-digit int
@@ -90,7 +91,7 @@ _MODIFY_ALIASES = (("updated_price", "price"), ("updated_quantity", "quantity"))
 BOOK_FIELDS = frozenset({"symbol", "levels"})
 LIST_FIELDS: dict[str, frozenset[str]] = {
     "orders": frozenset({"limit", "cursor", "symbol", "status", "side"}),
-    "trades": frozenset({"limit", "cursor", "symbol", "order_id"}),
+    "trades": frozenset({"limit", "cursor", "symbol", "order_id", "after_sequence"}),
 }
 
 ClientOrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -161,6 +162,7 @@ class ListQuery(_Request):
     status: OrderStatus | None = None
     side: Literal["buy", "sell"] | None = None
     order_id: Id | None = None
+    after_sequence: Annotated[int, Field(ge=0)] | None = None
 
 
 # --- place -----------------------------------------------------------------------------
@@ -345,6 +347,14 @@ def parse_list_query(
         parsed_id = parse_order_id(order_id)
         if isinstance(parsed_id, ApiError):
             return parsed_id
+    after_sequence = None
+    if "after_sequence" in present:
+        text = present["after_sequence"]
+        if not (isinstance(text, str) and _SEQUENCE_RE.fullmatch(text)):
+            return ApiError.of(
+                ErrorCode.INVALID_FIELD, "after_sequence", "after_sequence must be a whole number"
+            )
+        after_sequence = int(text)
 
     return _build(
         ListQuery,
@@ -355,6 +365,7 @@ def parse_list_query(
         status=status,
         side=side,
         order_id=order_id,
+        after_sequence=after_sequence,
     )
 
 

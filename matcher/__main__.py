@@ -15,6 +15,7 @@ import sys
 from types import FrameType
 
 from lib.config import ConfigError, settings_or_exit
+from matcher.realtime import MarketDataHub, key_authenticator
 from matcher.service.http import HttpServer, create_app
 from matcher.service.metrics import Metrics
 from matcher.service.shard import ServiceOptions, ShardService
@@ -65,7 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         max_commit_bytes=args.max_commit_bytes,
     )
     metrics = Metrics(args.shard)
-    service = ShardService(settings, options, metrics=metrics)
+    app = create_app(metrics)
+    redis_url, mongodb_uri = settings.need("redis_url"), settings.need("mongodb_uri")
+    if settings.shards == 1:  # this process serves Socket.IO (DESIGN §3)
+        hub = MarketDataHub(
+            settings, redis_url, key_authenticator(mongodb_uri, settings.mongodb_db)
+        )
+        hub.attach(app)
+    else:  # `python -m matcher.realtime` serves the clients of every shard
+        hub = MarketDataHub.emitter_only(settings, redis_url)
+    service = ShardService(settings, options, metrics=metrics, realtime=hub)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("matcher").info("signal %d: finishing the current batch", signum)
@@ -78,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     port = settings.matcher_port + args.shard if args.port is None else args.port
-    http = HttpServer(create_app(metrics), args.host, port)
+    http = HttpServer(app, args.host, port)
     http.start()
-    logging.getLogger("matcher").info(
-        "HTTP on http://%s:%d (/health, /metrics)", args.host, http.port
-    )
+    hub.bind(http.loop)
+    served = "/health, /metrics, /socket.io" if settings.shards == 1 else "/health, /metrics"
+    logging.getLogger("matcher").info("HTTP on http://%s:%d (%s)", args.host, http.port, served)
     try:
         return service.run()
     finally:

@@ -101,7 +101,9 @@ class Committer(OrderedWorker[Applied]):
         # (the script refuses once another stint holds the lease: LeaseLostError).
         self._retry("publish to Redis", lambda: self.commands.publish(batch), self.running)
         faults.at("publish")
-        self.realtime.publish(batch.trades, batch.depth)
+        batch.emitted = self.realtime.publish(
+            batch.trades, batch.depth, batch.public_orders.values()
+        )
         published = time.perf_counter()
         self.projector.submit(batch)  # orders/trades projections, off the matching path
         submitted = time.perf_counter()

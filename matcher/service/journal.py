@@ -15,6 +15,7 @@ one atomic commit point, and parts without a batch document are ignored and prun
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ PAYLOAD_FIELDS = ("orders", "trades", "replies", "depth", "remembered")
 SAME_ORDER = "="  # in a journalled reply: the order object is the batch's final document
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JournalBatch:
     """A committed batch as the steps after the commit point need it."""
 
@@ -54,10 +55,11 @@ class JournalBatch:
     # Each order's public object (what clients see), built once for the journal's replies
     # and the Redis order cache alike.
     public_orders: dict[str, Doc] = field(init=False, compare=False, repr=False)
+    # Set once by the committer: done when the batch's real-time events have gone out.
+    emitted: Future[None] | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        public = {doc["_id"]: public_order(doc) for doc in self.orders}
-        object.__setattr__(self, "public_orders", public)
+        self.public_orders = {doc["_id"]: public_order(doc) for doc in self.orders}
 
     @property
     def last_stream_id(self) -> str:

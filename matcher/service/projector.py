@@ -30,6 +30,7 @@ from matcher.service.journal import JournalBatch
 from matcher.service.lease import Lease
 from matcher.service.metrics import Metrics
 from matcher.service.order_writer import OrderWriter
+from matcher.service.realtime import wait_emitted
 from matcher.service.retry import GaveUpError, retry
 from matcher.service.store import ShardProgress
 from matcher.service.worker import OrderedWorker
@@ -152,6 +153,7 @@ class Projector(OrderedWorker[JournalBatch]):
         projection = ProjectionRound.of(batches)
         projection.write(self.db, self.orders, self._fence)
         faults.at("progress.before")
+        wait_emitted(batch.emitted for batch in batches)
         progress = projection.progress
         self._write(
             "progress",

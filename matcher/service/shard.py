@@ -37,7 +37,7 @@ from matcher.service.lease import Lease, LeaseLostError, stint_token
 from matcher.service.memory import DEFAULT_CAPACITY, DedupeMemory
 from matcher.service.metrics import Metrics
 from matcher.service.projector import Projector
-from matcher.service.realtime import NoRealtime, RealtimeHook
+from matcher.service.realtime import NoRealtime, RealtimeHook, wait_emitted
 from matcher.service.recovery import recover
 from matcher.service.retry import GaveUpError, retry
 from matcher.service.state import ShardState
@@ -167,9 +167,14 @@ class ShardService:
             leading,
         )
         state, progress = recovered.state, recovered.progress
+        emitted = []
         for batch in recovered.unpublished:
             self._retry("republish a recovered batch", partial(commands.publish, batch), leading)
+            # At least once: the trades of every batch that may not have gone out.
+            orders = batch.public_orders.values()
+            emitted.append(self.realtime.publish(batch.trades, batch.depth, orders))
             faults.at("recovery.republish")
+        wait_emitted(emitted)
         if recovered.redone:
             write = partial(store.write_progress, self.dbs.main, self.shard, progress,
                             lease.token, epoch, lease.fenced)  # fmt: skip

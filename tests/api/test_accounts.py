@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from lib import accounts
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 ORDER = {"symbol": "S20", "side": "buy", "quantity": 3, "price": 12}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 
 def test_the_original_routes_place_fetch_modify_cancel_and_list(api: Api) -> None:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 ORDER = {"symbol": "S30", "side": "buy", "quantity": 4, "price": "30.5"}
 

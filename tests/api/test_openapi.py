@@ -49,7 +49,7 @@ from lib.keys import rate_key
 from lib.orders import pending_order
 from matcher.core import CancelReason, OrderType, Side, TimeInForce
 from matcher.service.documents import OrderView, public_order
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "docs" / "openapi.yaml"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 
 def place(client: httpx.Client, **order: object) -> httpx.Response:

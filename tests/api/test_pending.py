@@ -9,7 +9,7 @@ import pytest
 
 from devstack.process import free_port
 from devstack.services import api_dispatcher
-from tests.api.conftest import REPLY_TIMEOUT_MS, Api
+from tests.api_harness import REPLY_TIMEOUT_MS, Api
 
 
 def test_a_place_while_the_matcher_is_down_is_pending_then_applied_once(api: Api) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 
 def ids(response: httpx.Response) -> list[str]:

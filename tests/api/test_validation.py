@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from lib import keys
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 VALID = {"symbol": "ACME", "side": "buy", "quantity": 10, "price": "100.25"}
 

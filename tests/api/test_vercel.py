@@ -41,7 +41,7 @@ from werkzeug.routing import RequestRedirect
 from devstack import vercel
 from devstack.dispatcher import Dispatcher, discover, load_rewrites
 from devstack.process import free_port
-from tests.api.conftest import Api
+from tests.api_harness import Api
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Not linked into the copy: the copy has its own `.env` and `.vercel/` (builds, config),

@@ -548,6 +548,12 @@ def test_invalid_order_ids(order_id: object) -> None:
         ({"side": "buy"}, "orders", {"side": "buy"}),
         ({"side": "sell", "limit": "5"}, "orders", {"side": "sell", "limit": 5}),
         ({"order_id": "ord-1"}, "trades", {"order_id": "ord-1"}),
+        ({"after_sequence": "0"}, "trades", {"after_sequence": 0}),
+        (
+            {"after_sequence": "123456789012345678"},
+            "trades",
+            {"after_sequence": 123456789012345678},
+        ),
     ],
 )
 def test_valid_list_queries(
@@ -555,7 +561,8 @@ def test_valid_list_queries(
 ) -> None:
     result = parse_list_query(args, kind, SYMBOLS)
     assert isinstance(result, ListQuery), result
-    nothing = {"cursor": None, "symbol": None, "status": None, "side": None, "order_id": None}
+    nothing = {"cursor": None, "symbol": None, "status": None, "side": None, "order_id": None,
+               "after_sequence": None}  # fmt: skip
     assert result.model_dump() == {"kind": kind, "limit": 100} | nothing | expected
 
 
@@ -581,6 +588,11 @@ def test_valid_list_queries(
         ({"side": "BUY"}, "orders", E.INVALID_SIDE, "side"),
         ({"order_id": "a b"}, "trades", E.INVALID_ORDER_ID, "order_id"),
         ({"order_id": "o" * 65}, "trades", E.INVALID_ORDER_ID, "order_id"),
+        *(
+            ({"after_sequence": text}, "trades", E.INVALID_FIELD, "after_sequence")
+            for text in ("-1", "1.0", "1e3", "x", "9" * 19, " 1")
+        ),
+        ({"after_sequence": "5"}, "orders", E.UNKNOWN_FIELD, "after_sequence"),
         # each list takes only its own filters
         ({"status": "open"}, "trades", E.UNKNOWN_FIELD, "status"),
         ({"side": "buy"}, "trades", E.UNKNOWN_FIELD, "side"),

@@ -1,0 +1,282 @@
+"""Live market data over Socket.IO (DESIGN §3): rooms per symbol, trades after commit, depth
+every second, each account's own order changes.
+
+One `MarketDataHub` per serving process: the matcher (one shard) or the standalone server
+(`python -m matcher.realtime`, several shards). Every hub uses python-socketio's Redis
+client manager, so an event emitted by any matcher reaches the clients of every hub.
+
+- Rooms: `trades:SYM`, `depth:SYM` (by `subscribe`), `orders:ACCOUNT` (at connect, for a
+  client whose auth payload carries a valid API key).
+- `trade` and `order` events come from the matcher's commit path (`publish`, thread-safe),
+  after the journal insert, in batch order; recovery publishes its batches again, so a
+  client hears every committed trade at least once (a repeat has the same `unique_id`).
+- `depth` is read every second by each hub from the depth cache in Redis, for the symbols
+  its own clients watch, and sent to them only (`ignore_queue`): a hub never multiplies
+  another hub's ticks. A subscription's ack carries the snapshot at once.
+- Hostile clients: at most 64 KiB per message (engine.io closes the connection above),
+  a bounded number of subscriptions, and a client that floods subscribe requests is
+  disconnected; none of it touches other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
+from typing import Any
+
+import socketio
+from aiohttp import web
+from pymongo import MongoClient
+from redis.asyncio import Redis as AsyncRedis
+
+from lib import keys
+from lib.accounts import authenticate
+from lib.config import Settings
+from lib.errors import KINDS, ErrorCode
+from lib.orders import public
+
+log = logging.getLogger("matcher.realtime")
+
+DEPTH_LEVELS = 5
+DEPTH_INTERVAL_S = 1.0
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_SUBSCRIBES_PER_S = 50  # more than any client needs; a flood is cut off
+CHANNELS = ("trades", "depth")
+CHANNEL = "sbs-socketio"  # the Redis pub/sub channel every hub and matcher shares
+TRADE_FIELDS = ("unique_id", "symbol", "execution_timestamp", "price", "qty", "bid_order_id",
+                "ask_order_id", "aggressor_side", "sequence")  # fmt: skip
+
+Authenticator = Callable[[str], Awaitable[str | None]]
+
+
+def public_trade(trade: dict[str, Any]) -> dict[str, Any]:
+    """The REST trade object, field for field."""
+    return {name: trade[name] for name in TRADE_FIELDS}
+
+
+def depth_event(symbol: str, cached: dict[str, Any] | None) -> dict[str, Any]:
+    """The top DEPTH_LEVELS of a cached snapshot (the cache keeps 50); an empty book when
+    the matcher has not published this symbol yet, as GET /api/book says it."""
+    if cached is None:
+        return {"symbol": symbol, "bids": [], "asks": [], "timestamp": None, "sequence": 0}
+    return {
+        "symbol": symbol,
+        "bids": cached["bids"][:DEPTH_LEVELS],
+        "asks": cached["asks"][:DEPTH_LEVELS],
+        "timestamp": cached["timestamp"],
+        "sequence": cached["sequence"],
+    }
+
+
+async def _nobody(_key: str) -> str | None:
+    return None
+
+
+def _refusal(code: ErrorCode, message: str | None = None) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code.value, "message": message or KINDS[code].message}}
+
+
+class MarketDataHub:
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        authenticate: Authenticator,
+        cors_origins: list[str] | str = "*",
+    ) -> None:
+        self.symbols = [spec.symbol for spec in settings.symbols]
+        self._known = set(self.symbols)
+        self.max_subscriptions = 2 * len(self.symbols)
+        self.redis_url = redis_url
+        self.authenticate = authenticate
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=socketio.AsyncRedisManager(redis_url, channel=CHANNEL),
+            cors_allowed_origins=cors_origins,
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            transports=["websocket", "polling"],
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.emitter: Any = None  # a write-only Redis manager, see emitter_only()
+        self._redis: AsyncRedis | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._subscribe_times: dict[str, list[float]] = {}
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+        self.sio.on("subscribe", self._subscribe)
+        self.sio.on("unsubscribe", self._unsubscribe)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def emitter_only(cls, settings: Settings, redis_url: str) -> MarketDataHub:
+        """For a matcher of a sharded deployment: it serves no client (the standalone
+        server does) and only sends its events through Redis; `bind` it to a loop."""
+        hub = cls(settings, redis_url, _nobody)
+        hub.emitter = socketio.AsyncRedisManager(redis_url, channel=CHANNEL, write_only=True)
+        return hub
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def attach(self, app: web.Application) -> None:
+        """Serve Socket.IO at /socket.io on `app`; the ticker runs while the app does."""
+        self.sio.attach(app)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+
+    async def _start(self, _app: web.Application) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._redis = AsyncRedis.from_url(self.redis_url)
+        self._ticker = asyncio.create_task(self._tick_depth())
+
+    async def _stop(self, _app: web.Application) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # --- from the matcher's commit path ------------------------------------------------
+
+    def publish(
+        self,
+        trades: list[dict[str, Any]],
+        depth: dict[str, dict[str, Any]],
+        orders: Iterable[dict[str, Any]] = (),
+    ) -> Future[None] | None:
+        """Emit a committed batch's trades (in sequence order) and order changes. Called
+        from the matcher's threads; returns at once with a future that is done once every
+        event has gone out to this hub's clients and to the other hubs (Redis)."""
+        loop = self.loop
+        if loop is None or not (trades or orders):
+            return None
+        shown_trades = [public_trade(trade) for trade in trades]
+        shown_orders = [(order["account"], public(order)) for order in orders]
+        return asyncio.run_coroutine_threadsafe(self._emit(shown_trades, shown_orders), loop)
+
+    async def _emit(
+        self, trades: list[dict[str, Any]], orders: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        emit = self.sio.emit if self.emitter is None else self.emitter.emit
+        for trade in trades:
+            await emit("trade", trade, room=f"trades:{trade['symbol']}")
+        for account, order in orders:
+            await emit("order", order, room=f"orders:{account}")
+
+    # --- clients -----------------------------------------------------------------------
+
+    async def _connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+        if auth is None:
+            return  # public market data needs no key
+        key = auth.get("api_key") if isinstance(auth, dict) else None
+        account = await self.authenticate(key) if isinstance(key, str) else None
+        if account is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": ErrorCode.UNAUTHORIZED.value, "message": "invalid or revoked API key"}
+            )
+        await self.sio.enter_room(sid, f"orders:{account}")
+
+    async def _disconnect(self, sid: str, *_: Any) -> None:
+        self._subscribe_times.pop(sid, None)
+
+    def _request(self, sid: str, data: Any) -> tuple[str, str] | dict[str, Any]:
+        """(channel, symbol) of a subscribe / unsubscribe, or the refusal for the ack."""
+        if not isinstance(data, dict):
+            return _refusal(ErrorCode.INVALID_FIELD, "send {channel, symbol}")
+        unknown = [name for name in data if name not in ("channel", "symbol")]
+        if unknown:
+            return _refusal(ErrorCode.UNKNOWN_FIELD, f"unknown field {str(unknown[0])[:40]!r}")
+        channel, symbol = data.get("channel"), data.get("symbol", self.symbols[0])
+        if channel not in CHANNELS:
+            return _refusal(ErrorCode.INVALID_FIELD, 'channel must be "trades" or "depth"')
+        if not isinstance(symbol, str) or symbol not in self._known:
+            return _refusal(ErrorCode.UNKNOWN_SYMBOL)
+        return channel, symbol
+
+    async def _subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if self._flooding(sid):
+            log.warning("client %s floods subscribe requests: disconnected", sid)
+            await self.sio.disconnect(sid)
+            return _refusal(ErrorCode.RATE_LIMITED)
+        request = self._request(sid, data)
+        if isinstance(request, dict):
+            return request
+        channel, symbol = request
+        rooms = [r for r in self.sio.rooms(sid) if r.startswith(("trades:", "depth:"))]
+        room = f"{channel}:{symbol}"
+        if room not in rooms and len(rooms) >= self.max_subscriptions:
+            return _refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS)
+        await self.sio.enter_room(sid, room)
+        if channel == "trades":
+            return {"ok": True}
+        return {"ok": True, "snapshot": depth_event(symbol, await self._cached_depth(symbol))}
+
+    async def _unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        request = self._request(sid, data)
+        if isinstance(request, dict):
+            return request
+        channel, symbol = request
+        await self.sio.leave_room(sid, f"{channel}:{symbol}")
+        return {"ok": True}
+
+    def _flooding(self, sid: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._subscribe_times.get(sid, []) if now - t < 1.0]
+        recent.append(now)
+        self._subscribe_times[sid] = recent
+        return len(recent) > MAX_SUBSCRIBES_PER_S
+
+    # --- depth -------------------------------------------------------------------------
+
+    async def _cached_depth(self, symbol: str) -> dict[str, Any] | None:
+        assert self._redis is not None
+        raw = await self._redis.get(keys.depth(symbol))
+        return None if raw is None else dict(json.loads(raw))
+
+    def watched_symbols(self) -> list[str]:
+        """Symbols that this hub's own clients watch the depth of."""
+        rooms = self.sio.manager.rooms.get("/", {})
+        return [
+            room.removeprefix("depth:")
+            for room, members in rooms.items()
+            if isinstance(room, str) and room.startswith("depth:") and members
+        ]
+
+    async def _tick_depth(self) -> None:
+        """Every second, on the second boundary of this process's clock, whether or not
+        the book changed (DESIGN §3); a Redis hiccup skips a tick, never the ticker."""
+        while True:
+            await asyncio.sleep(DEPTH_INTERVAL_S - time.time() % DEPTH_INTERVAL_S)
+            symbols = self.watched_symbols()
+            if not symbols:
+                continue
+            try:
+                assert self._redis is not None
+                raws = await self._redis.mget([keys.depth(symbol) for symbol in symbols])
+            except Exception as exc:  # the next tick tries again
+                log.warning("depth tick skipped: %s", exc)
+                continue
+            for symbol, raw in zip(symbols, raws, strict=True):
+                event = depth_event(symbol, None if raw is None else dict(json.loads(raw)))
+                await self.sio.emit("depth", event, room=f"depth:{symbol}", ignore_queue=True)
+
+
+def key_authenticator(mongodb_uri: str, db_name: str) -> Authenticator:
+    """API keys checked against MongoDB (lib.accounts), off the event loop."""
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        mongodb_uri, serverSelectionTimeoutMS=3000, appname="sbs-realtime"
+    )
+    db = client[db_name]
+
+    async def check(key: str) -> str | None:
+        try:
+            return await asyncio.to_thread(authenticate, db, key)
+        except Exception as exc:  # MongoDB unreachable: refuse, never crash the hub
+            log.warning("API key check failed: %s", exc)
+            return None
+
+    return check
