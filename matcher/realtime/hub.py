@@ -45,6 +45,7 @@ DEPTH_LEVELS = 5
 DEPTH_INTERVAL_S = 1.0
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SUBSCRIBES_PER_S = 50  # more than any client needs; a flood is cut off
+MAX_SUBSCRIPTIONS = 100  # per connection; a client that watches more opens another
 CHANNELS = ("trades", "depth")
 CHANNEL = "sbs-socketio"  # the Redis pub/sub channel every hub and matcher shares
 TRADE_FIELDS = ("unique_id", "symbol", "execution_timestamp", "price", "qty", "bid_order_id",
@@ -90,7 +91,6 @@ class MarketDataHub:
     ) -> None:
         self.symbols = [spec.symbol for spec in settings.symbols]
         self._known = set(self.symbols)
-        self.max_subscriptions = 2 * len(self.symbols)
         self.redis_url = redis_url
         self.authenticate = authenticate
         self.sio = socketio.AsyncServer(
@@ -208,7 +208,7 @@ class MarketDataHub:
         channel, symbol = request
         rooms = [r for r in self.sio.rooms(sid) if r.startswith(("trades:", "depth:"))]
         room = f"{channel}:{symbol}"
-        if room not in rooms and len(rooms) >= self.max_subscriptions:
+        if room not in rooms and len(rooms) >= MAX_SUBSCRIPTIONS:
             return _refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS)
         await self.sio.enter_room(sid, room)
         if channel == "trades":
