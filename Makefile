@@ -74,5 +74,11 @@ bench: $(STAMP) $(CORE_STAMP)
 bench-api: $(STAMP) $(CORE_STAMP)
 	$(PY) -m bench.api --json
 
+# Socket.IO with 1,000 websocket clients while orders flow, matcher-served and standalone
+# (docs/BENCHMARKS.md); ~4 minutes.
+.PHONY: bench-ws
+bench-ws: $(STAMP) $(CORE_STAMP)
+	$(PY) -m bench.ws --json
+
 clean:
 	rm -rf $(VENV) build *.so matcher/core/*.so .devstack node_modules .vercel .env .mypy_cache .ruff_cache .pytest_cache .hypothesis

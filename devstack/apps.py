@@ -1,12 +1,20 @@
 """The project's own long-running processes that `python -m devstack run` starts after the
 services, with the caller's environment plus the stack's. Adding one is one line in APPS.
+
+How many of each run depends on SBS_SHARDS (`planned()`): with one shard, one matcher that
+serves Socket.IO itself; with N > 1, a matcher per shard (`matcher-0` ... on
+SBS_MATCHER_PORT + shard) and the standalone real-time server (`realtime`, on
+SBS_MATCHER_PORT + N, just above the matchers' ports) that serves every symbol's
+Socket.IO clients (DESIGN §3). `realtime_env()` points `/api/config`'s `realtime_url`
+(SBS_REALTIME_URL) at it unless the caller set that variable.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 
 from devstack import vercel
@@ -22,6 +30,17 @@ Launcher = Callable[
 ]
 
 
+class Runs(Enum):
+    """How many processes of an app `planned()` makes for a configuration."""
+
+    ONCE = "once"
+    # One per shard: name `NAME-SHARD` (plain NAME with one shard), port + shard, and
+    # "{shard}" in argv replaced by the shard.
+    PER_SHARD = "per shard"
+    # Only with SBS_SHARDS > 1, once, on port + SBS_SHARDS ("{port}" in argv replaced).
+    SHARDED = "sharded"
+
+
 @dataclass(frozen=True)
 class AppProcess:
     name: str
@@ -35,9 +54,14 @@ class AppProcess:
     launcher: Launcher | None = None
     # What else keeps it from running (something not installed), with the remedy.
     prerequisite: Callable[[], str | None] | None = None
+    runs: Runs = Runs.ONCE
+    # Added to the port setting's value (planned() sets it for PER_SHARD and SHARDED).
+    port_offset: int = 0
 
     def port(self, settings: Settings) -> int | None:
-        return int(getattr(settings, self.port_setting)) if self.port_setting else None
+        if not self.port_setting:
+            return None
+        return int(getattr(settings, self.port_setting)) + self.port_offset
 
     def missing(self) -> str | None:
         """Why this process cannot run yet, or None when it can."""
@@ -68,10 +92,19 @@ def _vercel_dev(
 APPS: tuple[AppProcess, ...] = (
     AppProcess(
         "matcher",
-        (sys.executable, "-m", "matcher"),
+        (sys.executable, "-m", "matcher", "--shard", "{shard}"),
         "matcher/__main__.py",
         "matcher_port",
         "matching engine + Socket.IO",
+        runs=Runs.PER_SHARD,
+    ),
+    AppProcess(
+        "realtime",
+        (sys.executable, "-m", "matcher.realtime", "--port", "{port}"),
+        "matcher/realtime/__main__.py",
+        "matcher_port",
+        "Socket.IO for every shard",
+        runs=Runs.SHARDED,
     ),
     AppProcess(
         "api",
@@ -83,3 +116,57 @@ APPS: tuple[AppProcess, ...] = (
         prerequisite=vercel.missing,
     ),
 )
+
+
+def planned(settings: Settings) -> tuple[AppProcess, ...]:
+    """APPS as this configuration runs them, in start order (see the module doc)."""
+    shards = settings.shards
+    apps: list[AppProcess] = []
+    for app in APPS:
+        match app.runs:
+            case Runs.ONCE:
+                apps.append(app)
+            case Runs.PER_SHARD if shards == 1:  # it serves Socket.IO and keeps its name
+                apps.append(_filled(app, settings, shard=0))
+            case Runs.PER_SHARD:
+                apps.extend(
+                    _filled(
+                        replace(
+                            app,
+                            name=f"{app.name}-{shard}",
+                            what=f"matching engine of shard {shard} of {shards}",
+                            port_offset=shard,
+                        ),
+                        settings,
+                        shard=shard,
+                    )
+                    for shard in range(shards)
+                )
+            case Runs.SHARDED if shards > 1:
+                apps.append(_filled(replace(app, port_offset=shards), settings))
+    return tuple(apps)
+
+
+def _filled(app: AppProcess, settings: Settings, shard: int = 0) -> AppProcess:
+    """`app` with "{shard}" and "{port}" in its argv replaced."""
+    if app.argv is None:
+        return app
+    port = str(app.port(settings))
+    argv = tuple(arg.replace("{shard}", str(shard)).replace("{port}", port) for arg in app.argv)
+    return replace(app, argv=argv)
+
+
+def realtime_url(settings: Settings) -> str:
+    """Where the stack serves Socket.IO: the standalone server with SBS_SHARDS > 1 (on the
+    port `planned()` gives it), else the one matcher."""
+    offset = settings.shards if settings.shards > 1 else 0
+    return f"http://127.0.0.1:{settings.matcher_port + offset}"
+
+
+def realtime_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """SBS_REALTIME_URL for the processes (so the API functions' .env carries it) when the
+    standalone server runs, unless `environ` sets it already; with one shard nothing (the
+    default, the matcher's URL, is right)."""
+    if settings.shards == 1 or environ.get("SBS_REALTIME_URL", "").strip():
+        return {}
+    return {"SBS_REALTIME_URL": realtime_url(settings)}

@@ -24,7 +24,7 @@ import psutil
 import pymongo
 
 from devstack import ferretdb
-from devstack.apps import APPS, PROJECT_ROOT, AppProcess
+from devstack.apps import PROJECT_ROOT, AppProcess, planned, realtime_env, realtime_url
 from devstack.process import ManagedProcess, accepts_tcp, free_port, port_is_free
 from devstack.stack import Stack, StackPorts, start_stack
 from lib import accounts
@@ -117,8 +117,10 @@ def run(base_dir: Path, free_ports: bool, services_only: bool) -> int:
         ports = StackPorts() if free_ports else _preferred_ports()
         with start_stack(base_dir, ports, say=print) as stack:
             credentials = seed_demo_accounts(stack.mongodb_uri, settings.mongodb_db, base_dir)
-            missing = {} if services_only else _start_apps(stack, settings)
-            state = _state(stack, missing, credentials)
+            app_env = {} if services_only else realtime_env(settings, os.environ)
+            missing = {} if services_only else _start_apps(stack, settings, app_env)
+            realtime = None if services_only else _realtime(settings, app_env)
+            state = _state(stack, missing, credentials, app_env, realtime)
             _write_json(state_path, state)
             print_summary(state)
             return _supervise(stack)
@@ -148,11 +150,14 @@ def _preferred_ports() -> StackPorts:
     return StackPorts(**chosen)
 
 
-def _start_apps(stack: Stack, settings: Settings) -> dict[str, str]:
-    """Start every app that can run now; the others, with the reason, for the summary."""
-    env = {**os.environ, **stack.env()}
+def _start_apps(stack: Stack, settings: Settings, app_env: dict[str, str]) -> dict[str, str]:
+    """Start every app that can run now (one matcher per shard, and with several shards
+    the standalone real-time server: devstack/apps.py); the others, with the reason, for
+    the summary. `app_env`: what the stack adds for them beyond its servers'
+    (SBS_REALTIME_URL)."""
+    env = {**os.environ, **stack.env(), **app_env}
     missing: dict[str, str] = {}
-    for app in APPS:
+    for app in planned(settings):
         reason = app.missing()
         if reason is not None:
             port = app.port(settings)
@@ -164,6 +169,14 @@ def _start_apps(stack: Stack, settings: Settings) -> dict[str, str]:
         else:
             stack.add(_app_process(app, settings, stack.log_dir, env))
     return missing
+
+
+def _realtime(settings: Settings, app_env: dict[str, str]) -> dict[str, str]:
+    """Where clients find Socket.IO (what /api/config's realtime_url says) and which
+    process of the stack serves it."""
+    served_by = "realtime" if settings.shards > 1 else "matcher"
+    url = app_env.get("SBS_REALTIME_URL") or os.environ.get("SBS_REALTIME_URL", "").strip()
+    return {"url": url or realtime_url(settings), "served_by": served_by}
 
 
 def _say(line: str) -> None:
@@ -245,7 +258,13 @@ def _supervise(stack: Stack) -> int:
                 return 1
 
 
-def _state(stack: Stack, missing: dict[str, str], credentials: Path) -> dict[str, Any]:
+def _state(
+    stack: Stack,
+    missing: dict[str, str],
+    credentials: Path,
+    app_env: dict[str, str] | None = None,
+    realtime: dict[str, str] | None = None,
+) -> dict[str, Any]:
     started = {process.name: process for process in stack.processes}
     urls = {
         "redis": stack.redis_url,
@@ -270,8 +289,9 @@ def _state(stack: Stack, missing: dict[str, str], credentials: Path) -> dict[str
         "started": psutil.Process().create_time(),
         "base_dir": str(stack.base_dir),
         "mongodb_server": stack.mongodb_server,
-        "env": stack.env(),
+        "env": {**stack.env(), **(app_env or {})},
         "services": services,
+        "realtime": realtime,
         "missing": missing,
         "credentials": str(credentials),  # the keys stay in that 0600 file, not here
     }
@@ -301,11 +321,11 @@ def print_summary(state: dict[str, Any]) -> None:
             print(f"  {account:<14} {key}")
     api = next((s["url"] for s in state["services"] if s["name"] == "api"), None)
     if api:
-        key = next(iter(seeded.values()), "<api key>")
-        realtime = next((s["url"] for s in state["services"] if s["name"] == "matcher"), None)
         print(f"REST API: {api}/api/... (health {api}/api/health, settings {api}/api/config)")
-        if realtime:
-            print(f"Socket.IO (trades, depth): {realtime}")
+    if state.get("realtime"):
+        print(f"Socket.IO (trades, depth, orders): {_socketio_where(state)}")
+    if api:
+        key = next(iter(seeded.values()), "<api key>")
         print(
             f"  curl -s {api}/api/orders -H 'Authorization: Bearer {key}' "
             "-H 'Content-Type: application/json' "
@@ -313,6 +333,21 @@ def print_summary(state: dict[str, Any]) -> None:
         )
     print('Environment for your own shell: eval "$(.venv/bin/python -m devstack env)"')
     print("Stop with Ctrl-C (run) or `python -m devstack down` (up).", flush=True)
+
+
+def _socketio_where(state: dict[str, Any]) -> str:
+    """The URL clients are given (/api/config's realtime_url) and which process serves it:
+    the matcher with one shard, the standalone server with several."""
+    url, by = state["realtime"]["url"], state["realtime"]["served_by"]
+    process = next((s for s in state["services"] if s["name"] == by), None)
+    if process is None:
+        return f"{url} ({by} is not running)"
+    if process["url"] != url:  # the caller's SBS_REALTIME_URL
+        return f"{url} (SBS_REALTIME_URL; the stack's {by} serves {process['url']})"
+    if by == "matcher":
+        return f"{url} (served by the matcher)"
+    shards = sum(s["name"].startswith("matcher-") for s in state["services"])
+    return f"{url} (the standalone server `python -m matcher.realtime`, for all {shards} shards)"
 
 
 def up(base_dir: Path, run_flags: list[str]) -> int:
