@@ -48,11 +48,9 @@ def create_app(name: str) -> Flask:
     def http_error(exc: HTTPException) -> Response:
         code = _HTTP_CODES.get(exc.code or 500, ErrorCode.INTERNAL_ERROR)
         response = respond(Outcome.of(code))
-        if exc.code == 405 and isinstance(exc, HTTPException):
-            allowed = exc.get_headers()
-            for header, value in allowed:
-                if header == "Allow":
-                    response.headers["Allow"] = value
+        allow = dict(exc.get_headers()).get("Allow")  # a 405 says what is allowed
+        if allow is not None:
+            response.headers["Allow"] = allow
         return response
 
     @app.after_request
@@ -125,17 +123,15 @@ def authenticate(b: Backends) -> str | Outcome:
     """The caller's account, or the 401 / 429 to answer. The key is never logged."""
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
+    presented = presented.strip()
     account = None
     if scheme.lower() == "bearer" and presented:
         with reaching("mongodb"):
-            account = accounts.authenticate(b.db, presented.strip())
+            account = accounts.authenticate(b.db, presented)
     if account is None:
-        return Outcome(
-            401,
-            ApiError.of(ErrorCode.UNAUTHORIZED).body(),
-            {"WWW-Authenticate": 'Bearer realm="api"'},
-        )
-    key_id = accounts.key_id_of(presented.strip())
+        challenge = {"WWW-Authenticate": 'Bearer realm="api"'}
+        return Outcome.error(ApiError.of(ErrorCode.UNAUTHORIZED), headers=challenge)
+    key_id = accounts.key_id_of(presented)
     assert key_id is not None  # authenticate() accepted its format
     with reaching("redis"):
         decision = ratelimit.allow(b.redis, key_id, b.settings.rate_per_s, b.settings.rate_burst)

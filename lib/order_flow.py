@@ -16,10 +16,18 @@ from typing import Any
 
 from lib import client_order_ids, idempotency, keys, queue
 from lib.backends import Backends, Doc, reaching
-from lib.commands import CancelCommand, PlaceCommand, QueuedCommand
+from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand
 from lib.errors import ErrorCode
 from lib.ids import new_command_id, new_order_id
-from lib.order_requests import ApiError, parse_modify, parse_order_id, parse_place, to_command
+from lib.order_requests import (
+    ApiError,
+    ModifyOrder,
+    PlaceOrder,
+    parse_modify,
+    parse_order_id,
+    parse_place,
+    to_command,
+)
 from lib.orders import ALIVE_STATUSES, pending_order, public
 from lib.outcome import Outcome
 
@@ -32,14 +40,7 @@ def place(b: Backends, account: str, body: object, idempotency_key: str | None) 
     request = parse_place(body, b.settings.symbols)
     if isinstance(request, ApiError):
         return Outcome.error(request)
-    now_ms = time.time_ns() // 1_000_000
-    command = to_command(
-        request,
-        command_id=new_command_id(now_ms),
-        order_id=new_order_id(now_ms),
-        account=account,
-        received_at=now_ms,
-    )
+    command = _stamped(request, account, None)
     request_fingerprint = idempotency.fingerprint("place", None, request.model_dump())
     return _submit(b, account, command, idempotency_key, request_fingerprint)
 
@@ -72,14 +73,7 @@ def modify(
     request = parse_modify(body, spec, allow_order_id=compat)
     if isinstance(request, ApiError):
         return Outcome.error(request)
-    now_ms = time.time_ns() // 1_000_000
-    command = to_command(
-        request,
-        command_id=new_command_id(now_ms),
-        order_id=order_id,
-        account=account,
-        received_at=now_ms,
-    )
+    command = _stamped(request, account, order_id)
     changes = {"price": request.price, "quantity": request.quantity}
     request_fingerprint = idempotency.fingerprint("modify", order_id, changes)
     return _submit(b, account, command, idempotency_key, request_fingerprint, _alive(order))
@@ -99,6 +93,21 @@ def cancel(b: Backends, account: str, order_id: str, idempotency_key: str | None
     )
     request_fingerprint = idempotency.fingerprint("cancel", order_id, {})
     return _submit(b, account, command, idempotency_key, request_fingerprint, _alive(order))
+
+
+def _stamped(
+    request: PlaceOrder | ModifyOrder, account: str, order_id: str | None
+) -> PlaceCommand | ModifyCommand:
+    """The queue command for a validated request, with the ids and time the API assigns
+    (`order_id` None: a new order's)."""
+    now_ms = time.time_ns() // 1_000_000
+    return to_command(
+        request,
+        command_id=new_command_id(now_ms),
+        order_id=order_id or new_order_id(now_ms),
+        account=account,
+        received_at=now_ms,
+    )
 
 
 def find_order(b: Backends, account: str, order_id: str) -> Doc | None:

@@ -27,13 +27,12 @@ from lib.backends import Backends, Doc, reaching
 from lib.errors import ErrorCode
 from lib.order_flow import find_order
 from lib.order_requests import ApiError, ListQuery, parse_book_query, parse_list_query
-from lib.orders import public
+from lib.orders import public, public_trade
 from lib.outcome import Outcome
 
 SortKey = tuple[Any, ...]
 ORDER_SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
 TRADE_SORT = [("execution_timestamp", DESCENDING), ("sequence", DESCENDING), ("_id", DESCENDING)]
-_TRADE_PRIVATE = frozenset({"_id", "maker_order_id", "price_ticks"})
 
 
 def get_order(b: Backends, account: str, order_id: str) -> Outcome:
@@ -105,7 +104,7 @@ def list_trades(b: Backends, args: Mapping[str, str]) -> Outcome:
                 "+inf",
             )
             recent += [json.loads(item) for item in raw or []]
-    return _page(fetched, recent, key, match, after, query, _public_trade)
+    return _page(fetched, recent, key, match, after, query, public_trade)
 
 
 def book(b: Backends, args: Mapping[str, str]) -> Outcome:
@@ -226,10 +225,6 @@ def _matches(doc: Doc, match: Doc) -> bool:
         elif doc.get(name) != want:
             return False
     return True
-
-
-def _public_trade(doc: Doc) -> Doc:
-    return {k: v for k, v in doc.items() if k not in _TRADE_PRIVATE}
 
 
 # --- cursors ---------------------------------------------------------------------------

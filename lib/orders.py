@@ -20,11 +20,15 @@ from lib.prices import to_json_number
 Doc = dict[str, Any]
 
 ALIVE_STATUSES = frozenset({"pending", "open", "partially_filled"})
-# In the cache or MongoDB, never shown to clients: ownership, and the exact state recovery
-# needs (ticks, notional, time priority, ns clocks).
-_INTERNAL = frozenset(
-    {"account", "_id", "priority", "price_ticks", "traded_notional", "created_ns", "updated_ns"}
+# In MongoDB for recovery (ticks, notional, time priority, ns clocks), never shown to clients.
+RECOVERY_FIELDS = frozenset(
+    {"_id", "priority", "price_ticks", "traded_notional", "created_ns", "updated_ns"}
 )
+# ... nor is `account`, which the cache keeps so the API can check ownership.
+_INTERNAL = RECOVERY_FIELDS | {"account"}
+# The trade object of DESIGN §2, field for field (REST, the recent-writes index, Socket.IO).
+TRADE_FIELDS = ("unique_id", "symbol", "execution_timestamp", "price", "qty", "bid_order_id",
+                "ask_order_id", "aggressor_side", "sequence")  # fmt: skip
 
 
 @lru_cache(maxsize=4096)
@@ -37,6 +41,11 @@ def iso_ms(ns: int) -> str:
 def public(doc: Doc) -> Doc:
     """The order object of DESIGN §2 from a cached, MongoDB or placeholder document."""
     return {k: v for k, v in doc.items() if k not in _INTERNAL}
+
+
+def public_trade(doc: Doc) -> Doc:
+    """The trade object from a trade document (MongoDB's, the matcher's, or already public)."""
+    return {name: doc[name] for name in TRADE_FIELDS}
 
 
 def pending_order(command: PlaceCommand, now_ns: int) -> Doc:

@@ -37,7 +37,7 @@ from lib import keys
 from lib.accounts import authenticate
 from lib.config import Settings
 from lib.errors import KINDS, ErrorCode
-from lib.orders import public
+from lib.orders import public, public_trade
 
 log = logging.getLogger("matcher.realtime")
 
@@ -48,15 +48,8 @@ MAX_SUBSCRIBES_PER_S = 50  # more than any client needs; a flood is cut off
 MAX_SUBSCRIPTIONS = 100  # per connection; a client that watches more opens another
 CHANNELS = ("trades", "depth")
 CHANNEL = "sbs-socketio"  # the Redis pub/sub channel every hub and matcher shares
-TRADE_FIELDS = ("unique_id", "symbol", "execution_timestamp", "price", "qty", "bid_order_id",
-                "ask_order_id", "aggressor_side", "sequence")  # fmt: skip
 
 Authenticator = Callable[[str], Awaitable[str | None]]
-
-
-def public_trade(trade: dict[str, Any]) -> dict[str, Any]:
-    """The REST trade object, field for field."""
-    return {name: trade[name] for name in TRADE_FIELDS}
 
 
 def depth_event(symbol: str, cached: dict[str, Any] | None) -> dict[str, Any]:
@@ -183,7 +176,7 @@ class MarketDataHub:
     async def _disconnect(self, sid: str, *_: Any) -> None:
         self._subscribe_times.pop(sid, None)
 
-    def _request(self, sid: str, data: Any) -> tuple[str, str] | dict[str, Any]:
+    def _request(self, data: Any) -> tuple[str, str] | dict[str, Any]:
         """(channel, symbol) of a subscribe / unsubscribe, or the refusal for the ack."""
         if not isinstance(data, dict):
             return _refusal(ErrorCode.INVALID_FIELD, "send {channel, symbol}")
@@ -202,7 +195,7 @@ class MarketDataHub:
             log.warning("client %s floods subscribe requests: disconnected", sid)
             await self.sio.disconnect(sid)
             return _refusal(ErrorCode.RATE_LIMITED)
-        request = self._request(sid, data)
+        request = self._request(data)
         if isinstance(request, dict):
             return request
         channel, symbol = request
@@ -216,7 +209,7 @@ class MarketDataHub:
         return {"ok": True, "snapshot": depth_event(symbol, await self._cached_depth(symbol))}
 
     async def _unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
-        request = self._request(sid, data)
+        request = self._request(data)
         if isinstance(request, dict):
             return request
         channel, symbol = request

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from lib.config import SymbolSpec
-from lib.orders import iso_ms
+from lib.orders import RECOVERY_FIELDS, iso_ms
 from lib.prices import average_price, from_ticks, to_json_number
 from matcher.core import (
     CancelReason,
@@ -116,22 +116,9 @@ class OrderView:
         )
 
 
-# Kept in MongoDB for recovery, never shown to clients (`account` stays: the API checks
-# ownership with it and drops it from responses).
-PRIVATE_FIELDS = frozenset(
-    {"_id", "priority", "price_ticks", "traded_notional", "created_ns", "updated_ns"}
-)
-
-
 def public_order(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in PRIVATE_FIELDS}
-
-
-TRADE_PRIVATE_FIELDS = frozenset({"_id", "maker_order_id", "price_ticks"})
-
-
-def public_trade(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in TRADE_PRIVATE_FIELDS}
+    """The order object plus `account` (the API checks ownership with it and drops it)."""
+    return {k: v for k, v in doc.items() if k not in RECOVERY_FIELDS}
 
 
 def trade_doc(trade: TradeExecuted, spec: SymbolSpec) -> dict[str, Any]:

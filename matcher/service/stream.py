@@ -22,8 +22,8 @@ import orjson
 import redis
 
 from lib import keys
+from lib.orders import public_trade
 from matcher.service.batch import Entry
-from matcher.service.documents import public_trade
 from matcher.service.journal import JournalBatch
 from matcher.service.lease import LeaseLostError
 from matcher.service.retry import TRANSIENT

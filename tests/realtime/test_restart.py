@@ -12,26 +12,11 @@ import threading
 import time
 from typing import Any
 
-import httpx
-
 from tests.api_harness import Api
 from tests.realtime.listener import Listener
+from tests.realtime.rest import rest_trades
 
 SYMBOL = "S76"
-
-
-def all_trades(api: Api, after: int = 0) -> list[dict[str, Any]]:
-    trades: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params = {"symbol": SYMBOL, "after_sequence": str(after), "limit": "1000"}
-        if cursor:
-            params["cursor"] = cursor
-        page = httpx.get(f"{api.url}/api/trades", params=params, timeout=30).json()
-        trades += page["data"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return trades
 
 
 def test_a_client_misses_no_trade_across_a_kill_9(api: Api) -> None:
@@ -78,18 +63,18 @@ def test_a_client_misses_no_trade_across_a_kill_9(api: Api) -> None:
         # The gap: everything after the last sequence heard before each hole; simplest,
         # and what a client does, is after the highest sequence it holds contiguously.
         sequences = sorted(t["sequence"] for t in seen.values())
-        rest = {t["unique_id"]: t for t in await asyncio.to_thread(all_trades, api)}
+        rest = {t["unique_id"]: t for t in await asyncio.to_thread(rest_trades, api, SYMBOL)}
         contiguous = 0
         for sequence in sorted(t["sequence"] for t in rest.values()):
             if sequence not in sequences:
                 break
             contiguous = sequence
-        for trade in await asyncio.to_thread(all_trades, api, contiguous):
+        for trade in await asyncio.to_thread(rest_trades, api, SYMBOL, contiguous):
             seen.setdefault(trade["unique_id"], trade)
         await listener.close()
         return seen, reconnects
 
     seen, reconnects = asyncio.run(scenario())
     assert reconnects >= 2  # the first connect, and at least one after the kill
-    rest = {t["unique_id"]: t for t in all_trades(api)}
+    rest = {t["unique_id"]: t for t in rest_trades(api, SYMBOL)}
     assert seen == rest

@@ -41,11 +41,11 @@ from matcher.service.faults import CRASH_EXIT_CODE
 from matcher.service.store import journal_db_name
 from tests.api_harness import REPLY_TIMEOUT_MS, SYMBOLS, Api
 from tests.realtime.listener import Listener
+from tests.realtime.rest import Doc, aplace, place, rest_trades
 from tests.service.harness import PROJECT_ROOT, MatcherProcess, ServiceEnv
 
 REDIS_DB = 3  # this module's own Redis database (see the module doc)
 LEASE_MS = 2000  # a killed matcher's successor leads within this long
-Doc = dict[str, Any]
 T = TypeVar("T")
 
 
@@ -127,32 +127,6 @@ def symbol_of_shard(shard: int, skip: int = 0) -> str:
     """A symbol of SYMBOLS that shard `shard` of two owns (the `skip`-th one)."""
     names = [item.split(":")[0] for item in SYMBOLS.split(",") if item.startswith("S")]
     return [name for name in names if shard_of(name, 2) == shard][skip]
-
-
-def place(client: httpx.Client, **order: object) -> Doc:
-    response = client.post("/api/orders", json=order)
-    assert response.status_code == 201, response.text
-    body: Doc = response.json()
-    return body
-
-
-async def aplace(client: httpx.Client, **order: object) -> Doc:
-    return await asyncio.to_thread(place, client, **order)
-
-
-def rest_trades(api: Api, symbol: str) -> list[Doc]:
-    """Every trade of `symbol` from GET /api/trades, in sequence order."""
-    trades: list[Doc] = []
-    cursor = None
-    while True:
-        params = {"symbol": symbol, "limit": "1000"}
-        if cursor:
-            params["cursor"] = cursor
-        page = httpx.get(f"{api.url}/api/trades", params=params, timeout=30).json()
-        trades += page["data"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return sorted(trades, key=lambda trade: trade["sequence"])
 
 
 def wait_rest_trades(api: Api, symbol: str, count: int, timeout: float = 30.0) -> list[Doc]:
