@@ -10,12 +10,16 @@ client manager, so an event emitted by any matcher reaches the clients of every 
 - `trade` and `order` events come from the matcher's commit path (`publish`, thread-safe),
   after the journal insert, in batch order; recovery publishes its batches again, so a
   client hears every committed trade at least once (a repeat has the same `unique_id`).
+  One outbox task sends them in order: to this hub's clients, then to the other hubs in
+  one Redis pipeline per round (retried; a round that can't go out fails its futures, so
+  the matcher never counts it as sent).
 - `depth` is read every second by each hub from the depth cache in Redis, for the symbols
   its own clients watch, and sent to them only (`ignore_queue`): a hub never multiplies
   another hub's ticks. A subscription's ack carries the snapshot at once.
 - Hostile clients: at most 64 KiB per message (engine.io closes the connection above),
-  a bounded number of subscriptions, and a client that floods subscribe requests is
-  disconnected; none of it touches other clients.
+  a bounded number of subscriptions; a client that floods subscribe requests, or sends a
+  packet that does not decode, loses its connection (not only its namespace); none of it
+  touches other clients.
 """
 
 from __future__ import annotations
@@ -48,8 +52,11 @@ MAX_SUBSCRIBES_PER_S = 50  # more than any client needs; a flood is cut off
 MAX_SUBSCRIPTIONS = 100  # per connection; a client that watches more opens another
 CHANNELS = ("trades", "depth")
 CHANNEL = "sbs-socketio"  # the Redis pub/sub channel every hub and matcher shares
+MAX_ROUND_EVENTS = 5_000  # events of one outbox round: one Redis pipeline
+PUBLISH_GIVE_UP_S = 10.0  # Redis unreachable this long: the round's futures fail
 
 Authenticator = Callable[[str], Awaitable[str | None]]
+Event = tuple[str, dict[str, Any], str]  # (event name, data, room)
 
 
 def depth_event(symbol: str, cached: dict[str, Any] | None) -> dict[str, Any]:
@@ -74,6 +81,47 @@ def _refusal(code: ErrorCode, message: str | None = None) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code.value, "message": message or KINDS[code].message}}
 
 
+def _queued(event: str, data: dict[str, Any], room: str, host_id: str) -> str:
+    """An emit as python-socketio's pub/sub managers exchange it (AsyncPubSubManager.emit
+    builds the same dict), so every hub's Redis manager delivers it to its clients."""
+    message = {
+        "method": "emit",
+        "event": event,
+        "data": [data],
+        "binary": False,
+        "namespace": "/",
+        "room": room,
+        "skip_sid": None,
+        "callback": None,
+        "host_id": host_id,
+    }
+    return json.dumps(message, separators=(",", ":"))
+
+
+class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio logs and ignores a packet that does not decode, keeping the
+    connection: a client sending junk stays connected forever. This server closes it."""
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, bytes) and eio_sid not in self._binary_packet:
+            await self.drop(eio_sid, "binary data out of a binary packet")
+            return
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except Exception as exc:  # undecodable JSON, unknown packet type, bad namespace...
+            await self.drop(eio_sid, f"{type(exc).__name__}: {str(exc)[:80]}")
+
+    async def drop(self, eio_sid: str, why: str) -> None:
+        """Close the client's engine.io session and its websocket at once: engine.io alone
+        sends CLOSE and then waits for the client to hang up, which a hostile one never
+        does (the socket would live on until the ping timeout)."""
+        log.warning("client %s dropped: %s", eio_sid, why)
+        socket = self.eio.sockets.get(eio_sid)
+        await self.eio.disconnect(eio_sid)
+        if socket is not None:
+            await socket.queue.put(None)  # ends the websocket's writer, which closes it
+
+
 class MarketDataHub:
     def __init__(
         self,
@@ -86,7 +134,7 @@ class MarketDataHub:
         self._known = set(self.symbols)
         self.redis_url = redis_url
         self.authenticate = authenticate
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
             async_mode="aiohttp",
             client_manager=socketio.AsyncRedisManager(redis_url, channel=CHANNEL),
             cors_allowed_origins=cors_origins,
@@ -94,8 +142,10 @@ class MarketDataHub:
             transports=["websocket", "polling"],
         )
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.emitter: Any = None  # a write-only Redis manager, see emitter_only()
+        self.serves_clients = True  # False: only sends events to the other hubs
         self._redis: AsyncRedis | None = None
+        self._outbox: asyncio.Queue[tuple[list[Event], Future[None]]] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._subscribe_times: dict[str, list[float]] = {}
         self.sio.on("connect", self._connect)
@@ -110,7 +160,7 @@ class MarketDataHub:
         """For a matcher of a sharded deployment: it serves no client (the standalone
         server does) and only sends its events through Redis; `bind` it to a loop."""
         hub = cls(settings, redis_url, _nobody)
-        hub.emitter = socketio.AsyncRedisManager(redis_url, channel=CHANNEL, write_only=True)
+        hub.serves_clients = False
         return hub
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -124,14 +174,24 @@ class MarketDataHub:
 
     async def _start(self, _app: web.Application) -> None:
         self.loop = asyncio.get_running_loop()
-        self._redis = AsyncRedis.from_url(self.redis_url)
         self._ticker = asyncio.create_task(self._tick_depth())
 
     async def _stop(self, _app: web.Application) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the ticker and the outbox (what it still holds is never counted as sent)."""
+        for task in (self._ticker, self._sender):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._redis is not None:
             await self._redis.aclose()
+
+    def _client(self) -> AsyncRedis:
+        if self._redis is None:
+            self._redis = AsyncRedis.from_url(self.redis_url)
+        return self._redis
 
     # --- from the matcher's commit path ------------------------------------------------
 
@@ -143,22 +203,68 @@ class MarketDataHub:
     ) -> Future[None] | None:
         """Emit a committed batch's trades (in sequence order) and order changes. Called
         from the matcher's threads; returns at once with a future that is done once every
-        event has gone out to this hub's clients and to the other hubs (Redis)."""
+        event has gone out to this hub's clients and to the other hubs (Redis), and fails
+        if that could not be done (the matcher then never counts the batch as sent)."""
         loop = self.loop
         if loop is None or not (trades or orders):
             return None
-        shown_trades = [public_trade(trade) for trade in trades]
-        shown_orders = [(order["account"], public(order)) for order in orders]
-        return asyncio.run_coroutine_threadsafe(self._emit(shown_trades, shown_orders), loop)
+        events: list[Event] = [
+            ("trade", public_trade(trade), f"trades:{trade['symbol']}") for trade in trades
+        ]
+        events += [("order", public(order), f"orders:{order['account']}") for order in orders]
+        sent: Future[None] = Future()
+        loop.call_soon_threadsafe(self._post, events, sent)
+        return sent
 
-    async def _emit(
-        self, trades: list[dict[str, Any]], orders: list[tuple[str, dict[str, Any]]]
-    ) -> None:
-        emit = self.sio.emit if self.emitter is None else self.emitter.emit
-        for trade in trades:
-            await emit("trade", trade, room=f"trades:{trade['symbol']}")
-        for account, order in orders:
-            await emit("order", order, room=f"orders:{account}")
+    def _post(self, events: list[Event], sent: Future[None]) -> None:
+        if self._outbox is None:
+            self._outbox = asyncio.Queue()
+            self._sender = asyncio.create_task(self._send_outbox(self._outbox))
+        self._outbox.put_nowait((events, sent))
+
+    async def _send_outbox(self, outbox: asyncio.Queue[tuple[list[Event], Future[None]]]) -> None:
+        """One task sends every batch, so events leave in commit order; what queued up
+        while a round was out goes in the next round (one pipeline), which is how the hub
+        keeps up when the matcher commits faster than Redis answers one PUBLISH at a time.
+        The queue is bounded by the matcher: it waits for these futures before it counts a
+        batch as projected, and its projector's backlog is bounded."""
+        while True:
+            round_ = [await outbox.get()]
+            events = len(round_[0][0])
+            while not outbox.empty() and events < MAX_ROUND_EVENTS:
+                round_.append(outbox.get_nowait())
+                events += len(round_[-1][0])
+            try:
+                await self._send([event for batch, _ in round_ for event in batch])
+            except Exception as exc:
+                for _, sent in round_:
+                    sent.set_exception(exc)
+            else:
+                for _, sent in round_:
+                    sent.set_result(None)
+
+    async def _send(self, events: list[Event]) -> None:
+        if self.serves_clients:
+            for event, data, room in events:
+                await self.sio.emit(event, data, room=room, ignore_queue=True)
+        # Marked as this hub's own, so its Redis manager does not deliver them again here.
+        host_id = self.sio.manager.host_id
+        messages = [_queued(event, data, room, host_id) for event, data, room in events]
+        deadline = time.monotonic() + PUBLISH_GIVE_UP_S
+        pause = 0.05
+        while True:
+            try:
+                async with self._client().pipeline(transaction=False) as pipe:
+                    for message in messages:
+                        pipe.publish(CHANNEL, message)
+                    await pipe.execute()
+                return
+            except Exception as exc:  # a Redis hiccup: retried; an outage: the caller hears
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("publishing %d events to Redis failed (%s); retrying", len(events), exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
     # --- clients -----------------------------------------------------------------------
 
@@ -192,8 +298,9 @@ class MarketDataHub:
 
     async def _subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         if self._flooding(sid):
-            log.warning("client %s floods subscribe requests: disconnected", sid)
-            await self.sio.disconnect(sid)
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            if eio_sid is not None:
+                await self.sio.drop(eio_sid, "a flood of subscribe requests")
             return _refusal(ErrorCode.RATE_LIMITED)
         request = self._request(data)
         if isinstance(request, dict):
@@ -226,8 +333,7 @@ class MarketDataHub:
     # --- depth -------------------------------------------------------------------------
 
     async def _cached_depth(self, symbol: str) -> dict[str, Any] | None:
-        assert self._redis is not None
-        raw = await self._redis.get(keys.depth(symbol))
+        raw = await self._client().get(keys.depth(symbol))
         return None if raw is None else dict(json.loads(raw))
 
     def watched_symbols(self) -> list[str]:
@@ -248,8 +354,7 @@ class MarketDataHub:
             if not symbols:
                 continue
             try:
-                assert self._redis is not None
-                raws = await self._redis.mget([keys.depth(symbol) for symbol in symbols])
+                raws = await self._client().mget([keys.depth(symbol) for symbol in symbols])
             except Exception as exc:  # the next tick tries again
                 log.warning("depth tick skipped: %s", exc)
                 continue

@@ -153,7 +153,9 @@ class Projector(OrderedWorker[JournalBatch]):
         projection = ProjectionRound.of(batches)
         projection.write(self.db, self.orders, self._fence)
         faults.at("progress.before")
-        wait_emitted(batch.emitted for batch in batches)
+        wait_emitted(
+            (batch.emitted for batch in batches), lambda: lease.valid() and not self.abandoned
+        )
         progress = projection.progress
         self._write(
             "progress",

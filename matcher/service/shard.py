@@ -174,7 +174,7 @@ class ShardService:
             orders = batch.public_orders.values()
             emitted.append(self.realtime.publish(batch.trades, batch.depth, orders))
             faults.at("recovery.republish")
-        wait_emitted(emitted)
+        wait_emitted(emitted, leading)
         if recovered.redone:
             write = partial(store.write_progress, self.dbs.main, self.shard, progress,
                             lease.token, epoch, lease.fenced)  # fmt: skip
