@@ -59,11 +59,13 @@ def list_orders(b: Backends, account: str, args: Mapping[str, str]) -> Outcome:
         return (doc["created_at"], doc["order_id"])
 
     with reaching("mongodb"):
+        # The progress first: what the projector writes after this read is then both in
+        # MongoDB's results and above the watermark, never in neither (_page merges).
+        watermark = min((p.get("changed_us", 0) for p in _progress(b)), default=0)
         fetched = [
             _newest(collection.find(_below(match, after, ["created_at", "_id"])), ORDER_SORT, query)
             for collection in (b.db.orders, b.db.open_orders)
         ]
-        watermark = min((p.get("changed_us", 0) for p in _progress(b)), default=0)
     with reaching("redis"):
         recent = _recent_orders(b, account, watermark)
     return _page(fetched, recent, key, match, after, query, public)
@@ -88,11 +90,13 @@ def list_trades(b: Backends, args: Mapping[str, str]) -> Outcome:
         return (doc["execution_timestamp"], doc["sequence"], doc["unique_id"])
 
     with reaching("mongodb"):
+        # The progress before the trades, as for orders: a round projected in between is
+        # then in both answers, not in neither.
+        projected = {int(p["_id"].split(":")[1]): int(p.get("sequence", 0)) for p in _progress(b)}
         cursor_fields = ["execution_timestamp", "sequence", "_id"]
         fetched = [
             _newest(b.db.trades.find(_below(match, after, cursor_fields)), TRADE_SORT, query)
         ]
-        projected = {int(p["_id"].split(":")[1]): int(p.get("sequence", 0)) for p in _progress(b)}
     with reaching("redis"):
         recent = []
         for shard in range(b.settings.shards):

@@ -123,11 +123,12 @@ class MatcherProcess:
         raise AssertionError(f"{self.process.name} never became {role}: {self.health()}")
 
     def wait_projected(self, timeout: float = 30.0) -> None:
-        """Until the orders/trades projections have caught up with every committed batch."""
+        """Until this process leads and its projections have caught up with every committed
+        batch (a standby's counters are both zero: that is not caught up)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             health = self.health()
-            if health["projected_batch"] == health["last_batch"]:
+            if health["role"] == "leader" and health["projected_batch"] == health["last_batch"]:
                 return
             time.sleep(0.01)
         raise AssertionError(f"projections never caught up: {self.health()}")
