@@ -17,9 +17,9 @@ client manager, so an event emitted by any matcher reaches the clients of every 
   its own clients watch, and sent to them only (`ignore_queue`): a hub never multiplies
   another hub's ticks. A subscription's ack carries the snapshot at once.
 - Hostile clients: at most 64 KiB per message (engine.io closes the connection above),
-  a bounded number of subscriptions; a client that floods subscribe requests, or sends a
-  packet that does not decode, loses its connection (not only its namespace); none of it
-  touches other clients.
+  a bounded number of subscriptions; a client that floods subscribe requests, sends a
+  packet that does not decode, or reads so slowly that MAX_QUEUED_PACKETS wait for it,
+  loses its connection (not only its namespace); none of it touches other clients.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ CHANNELS = ("trades", "depth")
 CHANNEL = "sbs-socketio"  # the Redis pub/sub channel every hub and matcher shares
 MAX_ROUND_EVENTS = 5_000  # events of one outbox round: one Redis pipeline
 PUBLISH_GIVE_UP_S = 10.0  # Redis unreachable this long: the round's futures fail
+# Packets waiting for one client; beyond, it reads too slowly to ever catch up and is
+# dropped (it reconnects and fills its gap from GET /api/trades) instead of growing the
+# server's memory without bound. 10,000 is minutes of a busy symbol's depth and trades.
+MAX_QUEUED_PACKETS = 10_000
 
 Authenticator = Callable[[str], Awaitable[str | None]]
 Event = tuple[str, dict[str, Any], str]  # (event name, data, room)
@@ -100,7 +104,15 @@ def _queued(event: str, data: dict[str, Any], room: str, host_id: str) -> str:
 
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio logs and ignores a packet that does not decode, keeping the
-    connection: a client sending junk stays connected forever. This server closes it."""
+    connection (a client sending junk stays connected forever), and queues packets for a
+    client that does not read without limit. This server drops such clients."""
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and socket.queue.qsize() >= MAX_QUEUED_PACKETS:
+            await self.drop(eio_sid, f"too slow: {MAX_QUEUED_PACKETS} packets waiting", True)
+            return
+        await super()._send_eio_packet(eio_sid, eio_pkt)
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         if isinstance(data, bytes) and eio_sid not in self._binary_packet:
@@ -111,15 +123,23 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         except Exception as exc:  # undecodable JSON, unknown packet type, bad namespace...
             await self.drop(eio_sid, f"{type(exc).__name__}: {str(exc)[:80]}")
 
-    async def drop(self, eio_sid: str, why: str) -> None:
+    async def drop(self, eio_sid: str, why: str, abort: bool = False) -> None:
         """Close the client's engine.io session and its websocket at once: engine.io alone
         sends CLOSE and then waits for the client to hang up, which a hostile one never
-        does (the socket would live on until the ping timeout)."""
+        does (the socket would live on until the ping timeout). `abort`: the client does
+        not read, so nothing more can be written to it: cut the TCP connection."""
         log.warning("client %s dropped: %s", eio_sid, why)
-        socket = self.eio.sockets.get(eio_sid)
-        await self.eio.disconnect(eio_sid)
-        if socket is not None:
-            await socket.queue.put(None)  # ends the websocket's writer, which closes it
+        socket = self.eio.sockets.pop(eio_sid, None)
+        if socket is None:
+            return
+        while not socket.queue.empty():  # what it has not read yet is never sent: free it
+            socket.queue.get_nowait()
+            socket.queue.task_done()
+        request = self.environ.get(eio_sid, {}).get("aiohttp.request")
+        await socket.close(wait=False, abort=abort)  # the disconnect handlers run here
+        await socket.queue.put(None)  # ends the websocket's writer, which closes it
+        if abort and request is not None and request.transport is not None:
+            request.transport.abort()  # a writer stuck on a full socket buffer fails now
 
 
 class MarketDataHub:
