@@ -16,8 +16,14 @@ NODE_STAMP  := node_modules/.installed
 VERCEL_PATH := $(VENV)/vercel-path
 VERCEL_UV   := 0.10.11
 VPATH_STAMP := $(VERCEL_PATH)/.installed
+# The web page's browser libraries (package.json's dependencies: socket.io-client, uPlot),
+# copied from node_modules into public/vendor/ (gitignored) by `npm run vendor`, the step
+# vercel.json's buildCommand runs on Vercel and `vercel dev` runs at start.
+VENDOR_STAMP := public/vendor/uPlot.esm.js
+# The browser test (tests/web) drives Debian's headless Chromium with Playwright.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench core vercel clean
+.PHONY: run test lint typecheck pytest bench core vercel chromium clean
 
 # requirements.txt: what the API functions import (Vercel installs it); the matcher's file
 # adds its own on top; the dev file adds tools and test servers.
@@ -29,7 +35,7 @@ $(STAMP): requirements.txt requirements-matcher.txt requirements-dev.txt
 
 $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm not found (Node.js >= 18 is needed for vercel dev)" >&2; exit 1; }
-	@echo "installing the Vercel CLI (npm ci into node_modules/)"
+	@echo "installing the Vercel CLI and the page's browser libraries (npm ci into node_modules/)"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -40,7 +46,20 @@ $(VPATH_STAMP): $(STAMP) tools/find-python312
 	@ln -s ../uv/bin/uv $(VERCEL_PATH)/bin/uv
 	@touch $@
 
-vercel: $(NODE_STAMP) $(VPATH_STAMP)
+$(VENDOR_STAMP): $(NODE_STAMP)
+	@npm run --silent vendor
+	@touch $@
+
+vercel: $(NODE_STAMP) $(VPATH_STAMP) $(VENDOR_STAMP)
+
+# Installed where missing (CI, a fresh machine): root runs apt-get itself, others via sudo.
+$(CHROMIUM):
+	@echo "installing Chromium for the browser test (apt-get install chromium chromium-driver)"
+	@SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+	@test -x $@ && test -x /usr/bin/chromedriver
+
+chromium: $(CHROMIUM)
 
 $(CORE_STAMP): $(STAMP) $(CORE_SRC)
 	@mkdir -p build
@@ -62,7 +81,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) $(CORE_STAMP) vercel
+pytest: $(STAMP) $(CORE_STAMP) vercel $(CHROMIUM)
 	$(PY) -m pytest
 
 bench: $(STAMP) $(CORE_STAMP)
@@ -81,4 +100,4 @@ bench-ws: $(STAMP) $(CORE_STAMP)
 	$(PY) -m bench.ws --json
 
 clean:
-	rm -rf $(VENV) build *.so matcher/core/*.so .devstack node_modules .vercel .env .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.so matcher/core/*.so .devstack node_modules .vercel .env .mypy_cache .ruff_cache .pytest_cache .hypothesis public/vendor public/local

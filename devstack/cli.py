@@ -35,6 +35,12 @@ DEFAULT_BASE_DIR = PROJECT_ROOT / ".devstack"
 PREFERRED_PORTS = StackPorts(redis=6379, mongodb=27017, upstash=8079)
 UP_TIMEOUT_SECONDS = 20 * 60  # a first run includes the FerretDB build
 DEMO_ACCOUNTS = ("alice", "bob")
+# The demo keys where the web page (public/, served by `vercel dev`) finds them: written
+# while the stack runs with the API, removed when it stops. Gitignored and .vercelignored,
+# so never committed nor uploaded; vercel dev serves it all the same, as the snapshot of
+# public/ its initial build (vercel.json's buildCommand) takes holds every file present
+# then, so it is written before the API starts.
+PAGE_DEMO_KEYS = PROJECT_ROOT / "public" / "local" / "demo-keys.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,10 +119,14 @@ def run(base_dir: Path, free_ports: bool, services_only: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     state_path = base_dir / "state.json"
+    page_keys: Path | None = None
     try:
         ports = StackPorts() if free_ports else _preferred_ports()
         with start_stack(base_dir, ports, say=print) as stack:
             credentials = seed_demo_accounts(stack.mongodb_uri, settings.mongodb_db, base_dir)
+            if not services_only and _serves_the_page(settings):
+                page_keys = credentials
+                publish_demo_keys(credentials)
             app_env = {} if services_only else realtime_env(settings, os.environ)
             missing = {} if services_only else _start_apps(stack, settings, app_env)
             realtime = None if services_only else _realtime(settings, app_env)
@@ -132,6 +142,8 @@ def run(base_dir: Path, free_ports: bool, services_only: bool) -> int:
         return 1
     finally:
         state_path.unlink(missing_ok=True)
+        if page_keys is not None:
+            withdraw_demo_keys(page_keys)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -216,6 +228,44 @@ def seed_demo_accounts(mongodb_uri: str, db_name: str, base_dir: Path) -> Path:
         file.write("\n")
     partial.replace(path)
     return path
+
+
+def _serves_the_page(settings: Settings) -> bool:
+    """Whether this run starts `vercel dev`, which serves the web page (public/)."""
+    return any(app.name == "api" and app.missing() is None for app in planned(settings))
+
+
+def _demo_keys_text(credentials: Path) -> str:
+    accounts = [
+        {"account": name, "api_key": key} for name, key in _read_credentials(credentials).items()
+    ]
+    return json.dumps({"accounts": accounts}, indent=2) + "\n"
+
+
+def publish_demo_keys(credentials: Path, target: Path = PAGE_DEMO_KEYS) -> Path:
+    """Write the demo accounts' keys (from `credentials`) where the page offers them
+    (mode 0600, like credentials.json)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(_demo_keys_text(credentials))
+    partial.replace(target)
+    return target
+
+
+def withdraw_demo_keys(credentials: Path, target: Path = PAGE_DEMO_KEYS) -> None:
+    """Remove the page's demo keys if they are still the ones `credentials` holds (another
+    stack may have written its own since)."""
+    try:
+        if target.read_text() != _demo_keys_text(credentials):
+            return
+    except OSError:
+        return
+    target.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        target.parent.rmdir()  # only if empty
 
 
 def _read_credentials(path: Path) -> dict[str, str]:
@@ -321,6 +371,7 @@ def print_summary(state: dict[str, Any]) -> None:
             print(f"  {account:<14} {key}")
     api = next((s["url"] for s in state["services"] if s["name"] == "api"), None)
     if api:
+        print(f"Trading page: {api}/ (demo accounts selectable there)")
         print(f"REST API: {api}/api/... (health {api}/api/health, settings {api}/api/config)")
     if state.get("realtime"):
         print(f"Socket.IO (trades, depth, orders): {_socketio_where(state)}")
@@ -405,6 +456,7 @@ def down(base_dir: Path) -> int:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
         (base_dir / "state.json").unlink(missing_ok=True)
+        withdraw_demo_keys(Path(state.get("credentials", base_dir / "credentials.json")))
     print("devstack: stopped")
     return 0
 

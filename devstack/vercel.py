@@ -22,7 +22,11 @@ here, once:
 - every function is built on its first request (5-20 s each): `start()` requests each once
   (all at once) and again, so the first real request is fast;
 - the CLI and the paused Python workers it forks share its process group, which
-  ManagedProcess.stop() ends as a whole.
+  ManagedProcess.stop() ends as a whole;
+- the web page: at start the CLI runs vercel.json's `buildCommand` (`npm run vendor`, the
+  browser libraries from node_modules into public/vendor/, as a deployment's build does)
+  and serves the snapshot of public/ it then takes: a file added to public/ later is a 404
+  until the next start (edits to existing files show at once).
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ from lib.config import ENV_VARS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VERCEL_BIN = PROJECT_ROOT / "node_modules" / ".bin" / "vercel"
+# The web page's browser libraries (package.json's dependencies), copied into public/vendor/
+# by vercel.json's buildCommand when the CLI starts.
+PAGE_LIBRARIES = PROJECT_ROOT / "node_modules" / "socket.io-client" / "package.json"
 # python3 -> Python 3.12 and uv, linked by the Makefile (`make vercel`).
 VERCEL_PATH = PROJECT_ROOT / ".venv" / "vercel-path" / "bin"
 DEV_CONFIG = Path(".vercel") / "devstack.json"
@@ -66,6 +73,7 @@ def missing() -> str | None:
     """What keeps `vercel dev` from running here (and how to get it), or None."""
     for path, what in (
         (VERCEL_BIN, "the Vercel CLI"),
+        (PAGE_LIBRARIES, "the web page's browser libraries"),
         (VERCEL_PATH / "python3", "python3 for the Vercel CLI"),
         (VERCEL_PATH / "uv", "uv for the Vercel CLI"),
     ):

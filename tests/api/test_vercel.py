@@ -31,7 +31,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from flask import Flask
 from packaging.requirements import Requirement
@@ -40,13 +39,9 @@ from werkzeug.routing import RequestRedirect
 
 from devstack import vercel
 from devstack.dispatcher import Dispatcher, discover, load_rewrites
-from devstack.process import free_port
-from tests.api_harness import Api
+from tests.api_harness import Api, VercelApi, running_vercel_dev
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Not linked into the copy: the copy has its own `.env` and `.vercel/` (builds, config),
-# and nothing of the developer's running stack.
-NOT_LINKED = {".env", ".env.partial", ".vercel", ".devstack"}
 # Each side's own book: no other test places orders on these symbols.
 VERCEL_SYMBOL, DISPATCHER_SYMBOL = "S75", "S76"
 MAX_DEPLOYED_FILES = 300  # vercel dev re-lists (and copies) the tree on every request
@@ -226,49 +221,9 @@ def test_every_function_imports_with_only_requirements_txt(tmp_path: Path) -> No
 # --- (c) parity ------------------------------------------------------------------------
 
 
-@dataclass
-class VercelApi:
-    url: str
-    root: Path
-    process: vercel.VercelDev
-    messages: list[str]
-
-
-def symlink_copy(destination: Path) -> Path:
-    """The project as links (one per top-level entry), with no `.env` of its own yet."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for entry in PROJECT_ROOT.iterdir():
-        if entry.name not in NOT_LINKED:
-            (destination / entry.name).symlink_to(entry)
-    return destination
-
-
 @pytest.fixture(scope="module")
 def vercel_api(api: Api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VercelApi]:
-    assert vercel.missing() is None, vercel.missing()
-    root = symlink_copy(tmp_path_factory.mktemp("vercel-root") / "project")
-    logs = tmp_path_factory.mktemp("vercel-logs")
-    messages: list[str] = []
-    process = vercel.VercelDev(
-        root, free_port(), api.environ, logs / "vercel.log", logs / "global", say=messages.append
-    )
-    process.start()  # ready (GET /api/health answers), then every function built and warm
-    pgid = process.pid
-    try:
-        yield VercelApi(process.url, root, process, messages)
-    finally:
-        process.stop()
-    # Nothing of the CLI is left: not its builder workers, not a paused Python worker.
-    assert pgid is not None
-    left = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if _pgid(p.pid) == pgid]
-    assert left == []
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
+    yield from running_vercel_dev(api, tmp_path_factory)
 
 
 def test_vercel_dev_runs_from_a_copy_with_its_own_env(vercel_api: VercelApi, api: Api) -> None:
