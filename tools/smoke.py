@@ -223,6 +223,16 @@ class Smoke:
                 )
             await asyncio.sleep(POLL_S)
 
+    async def changed(self, response: httpx.Response) -> Doc:
+        """The resting order after a modify or cancel answered 200 (or 202, then applied)."""
+        answer = _json(response, 200, 202)
+        if response.status_code == 202:
+            return await self.settled(self.key, self.resting_id)
+        order = answer.get("order")
+        if not isinstance(order, dict):
+            raise StepFailedError(f"no order in {response.text[:160]}")
+        return order
+
     async def place(self, key: str, body: Doc, idempotency_key: str | None = None) -> Doc:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         response = await self.request("POST", "/api/orders", key, json=body, headers=headers)
@@ -468,28 +478,14 @@ class Smoke:
         else:
             new_price = self.price
         response = await self.request("PUT", f"/api/orders/{self.resting_id}", self.key, json=body)
-        answer = _json(response, 200, 202)
-        order = (
-            await self.settled(self.key, self.resting_id)
-            if response.status_code == 202
-            else answer.get("order")
-        )
-        if not isinstance(order, dict):
-            raise StepFailedError(f"no order in {response.text[:160]}")
+        order = await self.changed(response)
         _check(order, order_alive=True, order_quantity=quantity)
         _check(order, remaining_quantity=quantity - traded, order_price=new_price)
         return f"{self.resting_id}: price {_text(new_price)}, quantity {quantity}"
 
     async def cancel(self) -> str:
         response = await self.request("DELETE", f"/api/orders/{self.resting_id}", self.key)
-        answer = _json(response, 200, 202)
-        order = (
-            await self.settled(self.key, self.resting_id)
-            if response.status_code == 202
-            else answer.get("order")
-        )
-        if not isinstance(order, dict):
-            raise StepFailedError(f"no order in {response.text[:160]}")
+        order = await self.changed(response)
         _check(order, status="cancelled", cancel_reason="user", remaining_quantity=0)
         self.resting.pop(self.resting_id, None)
         return f"{self.resting_id} cancelled ({order.get('cancelled_quantity')} cancelled)"
