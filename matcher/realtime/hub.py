@@ -34,6 +34,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from engineio import packet as eio_packet
 from pymongo import MongoClient
 from redis.asyncio import Redis as AsyncRedis
 
@@ -107,6 +108,33 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     connection (a client sending junk stays connected forever), and queues packets for a
     client that does not read without limit. This server drops such clients."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dropping: set[asyncio.Future[None]] = set()
+
+    def deliver(self, event: str, data: dict[str, Any], room: str) -> None:
+        """Queue one event for every client of this process in `room`, encoded once. What
+        python-socketio's emit does, without its task per client and event, which was
+        most of the fan-out's CPU (bench/ws.py); a client's writer task sends the queue."""
+        participants = list(self.manager.get_participants("/", room))
+        if not participants:
+            return
+        encoded = self.packet_class(socketio.packet.EVENT, data=[event, data]).encode()
+        message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        for _sid, eio_sid in participants:
+            socket = self.eio.sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if socket.queue.qsize() >= MAX_QUEUED_PACKETS:
+                why = f"too slow: {MAX_QUEUED_PACKETS} packets waiting"
+                task = asyncio.ensure_future(self.drop(eio_sid, why, abort=True))
+                self._dropping.add(task)  # held until done: the loop keeps weak references
+                task.add_done_callback(self._dropping.discard)
+            elif socket.upgrading:  # engine.io holds packets back while it upgrades
+                socket.packet_backlog.append(message)
+            else:
+                socket.queue.put_nowait(message)
+
     async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None and socket.queue.qsize() >= MAX_QUEUED_PACKETS:
@@ -142,6 +170,30 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             request.transport.abort()  # a writer stuck on a full socket buffer fails now
 
 
+class FanOutRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis client manager, delivering the plain events other hubs send
+    (no callback, no binary, one argument, namespace "/", a room) by `deliver`."""
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        data, room = message.get("data"), message.get("room")
+        plain = (
+            message.get("callback") is None
+            and not message.get("binary")
+            and message.get("skip_sid") is None
+            and message.get("namespace", "/") == "/"
+        )
+        if (
+            plain
+            and isinstance(data, list)
+            and len(data) == 1
+            and isinstance(room, str)
+            and isinstance(self.server, GuardedServer)
+        ):
+            self.server.deliver(message["event"], data[0], room)
+        else:
+            await super()._handle_emit(message)
+
+
 class MarketDataHub:
     def __init__(
         self,
@@ -156,7 +208,7 @@ class MarketDataHub:
         self.authenticate = authenticate
         self.sio = GuardedServer(
             async_mode="aiohttp",
-            client_manager=socketio.AsyncRedisManager(redis_url, channel=CHANNEL),
+            client_manager=FanOutRedisManager(redis_url, channel=CHANNEL),
             cors_allowed_origins=cors_origins,
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             transports=["websocket", "polling"],
@@ -266,7 +318,7 @@ class MarketDataHub:
     async def _send(self, events: list[Event]) -> None:
         if self.serves_clients:
             for event, data, room in events:
-                await self.sio.emit(event, data, room=room, ignore_queue=True)
+                self.sio.deliver(event, data, room)
         # Marked as this hub's own, so its Redis manager does not deliver them again here.
         host_id = self.sio.manager.host_id
         messages = [_queued(event, data, room, host_id) for event, data, room in events]
@@ -380,7 +432,7 @@ class MarketDataHub:
                 continue
             for symbol, raw in zip(symbols, raws, strict=True):
                 event = depth_event(symbol, None if raw is None else dict(json.loads(raw)))
-                await self.sio.emit("depth", event, room=f"depth:{symbol}", ignore_queue=True)
+                self.sio.deliver("depth", event, f"depth:{symbol}")
 
 
 def key_authenticator(mongodb_uri: str, db_name: str) -> Authenticator:
