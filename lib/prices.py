@@ -7,6 +7,7 @@ A price that is not an exact multiple of the symbol's tick is refused, never rou
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from lib.config import SymbolSpec
 from lib.errors import ErrorCode
@@ -42,7 +43,24 @@ def parse_price(value: object) -> Decimal:
 
 
 def to_ticks(value: object, spec: SymbolSpec) -> int:
-    """Integer ticks of `spec` for a price, or PriceError (invalid, off tick, out of range)."""
+    """Integer ticks of `spec` for a price, or PriceError (invalid, off tick, out of range).
+
+    A text or int price is remembered with its ticks: the matcher converts every command's
+    price, and a book's prices repeat (Decimal costs about 1 µs a conversion). A refusal
+    is an exception, which the cache never keeps, so errors are always worked out anew."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return _remembered_ticks(value, spec)
+    return decimal_to_ticks(value, spec)
+
+
+@lru_cache(maxsize=1 << 16)
+def _remembered_ticks(value: str | int, spec: SymbolSpec) -> int:
+    return decimal_to_ticks(value, spec)
+
+
+def decimal_to_ticks(value: object, spec: SymbolSpec) -> int:
+    """`to_ticks` by `Decimal` alone: the reference its fast path must agree with."""
     price = parse_price(value)
     if price <= 0:
         raise PriceError(ErrorCode.INVALID_PRICE, "price must be greater than 0")

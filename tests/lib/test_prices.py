@@ -5,14 +5,23 @@ Expected values are worked out by hand from the rules, not read off the code."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib.config import SymbolSpec
-from lib.prices import PriceError, average_price, from_ticks, parse_price, to_json_number, to_ticks
+from lib.prices import (
+    PriceError,
+    average_price,
+    decimal_to_ticks,
+    from_ticks,
+    parse_price,
+    to_json_number,
+    to_ticks,
+)
 
 CENT = SymbolSpec("ACME", Decimal("0.01"), Decimal("1000000"))
 QUARTER = SymbolSpec("QTR", Decimal("0.25"), Decimal("1000"))
@@ -113,3 +122,55 @@ def test_every_tick_round_trips_through_the_wire(ticks: int) -> None:
 
 def test_parse_price_keeps_the_decimal_of_a_float() -> None:
     assert parse_price(101.1) == Decimal("101.1")
+
+
+# --- to_ticks (which remembers converted prices) against Decimal alone -------------------
+
+ODD = SymbolSpec("ODD", Decimal("0.05"), Decimal("999.95"))
+FINE = SymbolSpec("FINE", Decimal("0.00000001"), Decimal("1000"))
+COARSE = SymbolSpec("CRS", Decimal("10"), Decimal("1E+6"))
+LOOSE = SymbolSpec("LSE", Decimal("0.01"), Decimal("100.005"))  # maximum off tick
+BIG = SymbolSpec("BIG", Decimal("1E+20"), Decimal("1E+40"))  # ints longer than the text bound
+SPECS = [CENT, QUARTER, WHOLE, ODD, FINE, COARSE, LOOSE, BIG]
+DIGITS = st.text("0123456789", min_size=1, max_size=12)
+PRICE_TEXTS = st.one_of(
+    st.builds(lambda w, f: f"{w}.{f}", DIGITS, DIGITS),  # plain decimals, on tick or not
+    DIGITS,
+    st.builds(lambda w, f: f"{w}.{f}", DIGITS, st.text("0", max_size=30)),  # trailing zeros
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),  # exponents, signs, NaN
+    st.text(" +-.eE0123456789_\u0661\u00b2", max_size=40),  # odd characters
+    st.sampled_from(["100.", ".5", "0", "0.00", "1" * 32, "1" * 33, "0" * 31 + "1", " 1"]),
+)
+PRICES = st.one_of(
+    PRICE_TEXTS,
+    st.integers(-(10**40), 10**40),
+    st.integers(-3, 10**9),
+    st.integers(1, 10**20).map(lambda n: n * 10**20),
+    st.floats(),
+    st.booleans(),
+)
+
+
+def ticks_or_error(convert: Callable[[object, SymbolSpec], int], price: object,
+                   spec: SymbolSpec) -> object:  # fmt: skip
+    try:
+        return convert(price, spec)
+    except PriceError as refused:
+        return (refused.code, str(refused))
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(price=PRICES, spec=st.sampled_from(SPECS))
+def test_remembered_prices_agree_with_decimal(price: object, spec: SymbolSpec) -> None:
+    """Same ticks, or the same refusal (code and message), as Decimal alone; twice, so
+    that remembered prices are checked too."""
+    expected = ticks_or_error(decimal_to_ticks, price, spec)
+    assert ticks_or_error(to_ticks, price, spec) == expected
+    assert ticks_or_error(to_ticks, price, spec) == expected
+
+
+@given(st.integers(1, 100_000_000), st.integers(0, 6))
+def test_on_tick_prices_with_trailing_zeros(ticks: int, zeros: int) -> None:
+    text = format(from_ticks(ticks, CENT), "f")
+    padded = text + ("." if "." not in text and zeros else "") + "0" * zeros
+    assert to_ticks(padded, CENT) == ticks == decimal_to_ticks(padded, CENT)
