@@ -157,10 +157,11 @@ def _filled(app: AppProcess, settings: Settings, shard: int = 0) -> AppProcess:
 
 
 def realtime_url(settings: Settings) -> str:
-    """Where the stack serves Socket.IO: the standalone server with SBS_SHARDS > 1 (on the
-    port `planned()` gives it), else the one matcher."""
-    offset = settings.shards if settings.shards > 1 else 0
-    return f"http://127.0.0.1:{settings.matcher_port + offset}"
+    """Where the stack serves Socket.IO: the standalone server with SBS_SHARDS > 1, else the
+    one matcher, on the port `planned()` gives it."""
+    serving = "realtime" if settings.shards > 1 else "matcher"
+    port = next(app.port(settings) for app in planned(settings) if app.name == serving)
+    return f"http://127.0.0.1:{port}"
 
 
 def realtime_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ client manager, so an event emitted by any matcher reaches the clients of every 
   one Redis pipeline per round (retried; a round that can't go out fails its futures, so
   the matcher never counts it as sent).
 - `depth` is read every second by each hub from the depth cache in Redis, for the symbols
-  its own clients watch, and sent to them only (`ignore_queue`): a hub never multiplies
+  its own clients watch, and sent to them only (`deliver`): a hub never multiplies
   another hub's ticks. A subscription's ack carries the snapshot at once.
 - Hostile clients: at most 64 KiB per message (engine.io closes the connection above),
   a bounded number of subscriptions; a client that floods subscribe requests, sends a
@@ -123,24 +123,28 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         message = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         for _sid, eio_sid in participants:
             socket = self.eio.sockets.get(eio_sid)
-            if socket is None or socket.closed:
+            if socket is None or socket.closed or self._dropped_as_slow(eio_sid, socket):
                 continue
-            if socket.queue.qsize() >= MAX_QUEUED_PACKETS:
-                why = f"too slow: {MAX_QUEUED_PACKETS} packets waiting"
-                task = asyncio.ensure_future(self.drop(eio_sid, why, abort=True))
-                self._dropping.add(task)  # held until done: the loop keeps weak references
-                task.add_done_callback(self._dropping.discard)
-            elif socket.upgrading:  # engine.io holds packets back while it upgrades
+            if socket.upgrading:  # engine.io holds packets back while it upgrades
                 socket.packet_backlog.append(message)
             else:
                 socket.queue.put_nowait(message)
 
     async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        """python-socketio's own emit path (events that `deliver` does not take)."""
         socket = self.eio.sockets.get(eio_sid)
-        if socket is not None and socket.queue.qsize() >= MAX_QUEUED_PACKETS:
-            await self.drop(eio_sid, f"too slow: {MAX_QUEUED_PACKETS} packets waiting", True)
-            return
-        await super()._send_eio_packet(eio_sid, eio_pkt)
+        if socket is None or not self._dropped_as_slow(eio_sid, socket):
+            await super()._send_eio_packet(eio_sid, eio_pkt)
+
+    def _dropped_as_slow(self, eio_sid: str, socket: Any) -> bool:
+        """Whether MAX_QUEUED_PACKETS already wait for this client; if so it is dropped."""
+        if socket.queue.qsize() < MAX_QUEUED_PACKETS:
+            return False
+        why = f"too slow: {MAX_QUEUED_PACKETS} packets waiting"
+        task = asyncio.ensure_future(self.drop(eio_sid, why, abort=True))
+        self._dropping.add(task)  # held until done: the loop keeps weak references
+        task.add_done_callback(self._dropping.discard)
+        return True
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
         if isinstance(data, bytes) and eio_sid not in self._binary_packet:

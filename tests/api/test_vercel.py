@@ -32,14 +32,12 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Flask
 from packaging.requirements import Requirement
-from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import RequestRedirect
 
 from devstack import vercel
 from devstack.dispatcher import Dispatcher, discover, load_rewrites
 from tests.api_harness import Api, VercelApi, running_vercel_dev
+from tests.routing import function_for, serves
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Each side's own book: no other test places orders on these symbols.
@@ -48,24 +46,6 @@ MAX_DEPLOYED_FILES = 300  # vercel dev re-lists (and copies) the tree on every r
 
 
 # --- (a) routes ------------------------------------------------------------------------
-
-
-def _serves(dispatcher: Dispatcher, file: Path, path: str) -> bool:
-    """Whether the function's Flask app has a rule for `path` (for any method)."""
-    app = dispatcher.app_for(file)
-    assert isinstance(app, Flask), file
-    try:
-        app.url_map.bind("localhost").match(path, method="GET")
-    except MethodNotAllowed:
-        return True  # routed, for other methods
-    except (NotFound, RequestRedirect):
-        return False
-    return True
-
-
-def _resolve(dispatcher: Dispatcher, path: str) -> Path | None:
-    found = dispatcher.resolve(path)
-    return None if found is None else found[0].file
 
 
 def test_every_route_and_rewrite_reaches_a_function_that_serves_it() -> None:
@@ -85,8 +65,8 @@ def test_every_route_and_rewrite_reaches_a_function_that_serves_it() -> None:
         assert matched, f"functions pattern {pattern!r} matches no function"
     # Every function is reachable by its own path, and that path is routed by its app.
     for file, path in vercel.function_paths(PROJECT_ROOT).items():
-        assert _resolve(dispatcher, path) == PROJECT_ROOT / file, (file, path)
-        assert _serves(dispatcher, PROJECT_ROOT / file, path), (file, path)
+        assert function_for(dispatcher, path) == PROJECT_ROOT / file, (file, path)
+        assert serves(dispatcher, PROJECT_ROOT / file, path), (file, path)
     # Every rewrite: its source matches no function's path, static or dynamic (so which
     # rule comes first does not matter), its destination reaches a function, and that
     # function's app routes the *source* path (which is what the function sees).
@@ -95,9 +75,9 @@ def test_every_route_and_rewrite_reaches_a_function_that_serves_it() -> None:
     for source, destination in rewrites.items():
         shadowing = [r.file for r in dispatcher.routes if r.pattern.fullmatch(source)]
         assert not shadowing, f"{source} is also the path of {shadowing}"
-        target = _resolve(dispatcher, destination)
+        target = function_for(dispatcher, destination)
         assert target is not None and target.exists(), f"{source} -> {destination}: no function"
-        assert _serves(dispatcher, target, source), f"{target.name} does not route {source}"
+        assert serves(dispatcher, target, source), f"{target.name} does not route {source}"
 
 
 # --- (b) dependencies ------------------------------------------------------------------
@@ -500,6 +480,6 @@ def test_every_function_and_rewrite_is_exercised() -> None:
     """CALLS reaches every function and every rewrite source (so parity covers them)."""
     paths = {call.path.split("?", 1)[0] for call in CALLS}
     dispatcher = Dispatcher(PROJECT_ROOT)
-    reached = {_resolve(dispatcher, re.sub(r"\{\w+\}", "x", path)) for path in paths}
+    reached = {function_for(dispatcher, re.sub(r"\{\w+\}", "x", path)) for path in paths}
     assert {route.file for route in discover(PROJECT_ROOT)} <= reached
     assert set(load_rewrites(PROJECT_ROOT)) <= paths
