@@ -136,6 +136,7 @@ class Phase:
     # reply poller, tap) and the whole machine's busy time (100 x cores = saturated).
     cpu_pct: dict[str, float]
     clients: dict[str, Any] | None = None
+    startup: dict[str, Any] | None = None  # the clients' start-up (`startup_summary`)
 
 
 # ---------------------------------------------------------------- the servers
@@ -215,14 +216,17 @@ class ClientFleet:
             self.conns.append(mine)
             self.processes.append(process)
 
-    def wait_ready(self) -> tuple[int, int]:
+    def wait_ready(self) -> tuple[int, int, dict[str, Any]]:
+        """(subscribed, not subscribed, the start-up's summary: see `startup_summary`)."""
         connected = failed = 0
+        reports = []
         for conn in self.conns:
             if not conn.poll(CLIENT_READY_TIMEOUT_S):
                 raise SystemExit("the client processes did not connect in time")
-            _, ok, bad = conn.recv()
+            _, ok, bad, report = conn.recv()
             connected, failed = connected + ok, failed + bad
-        return connected, failed
+            reports.append(report)
+        return connected, failed, startup_summary(reports, failed)
 
     def trade_events(self) -> int:
         for conn in self.conns:
@@ -355,8 +359,9 @@ def run_phase(
         with servers(env, log_dir, server, options) as (matcher, realtime, url):
             if with_clients:
                 fleet = ClientFleet(url, options)
-                connected, failed = fleet.wait_ready()
+                connected, failed, startup = fleet.wait_ready()
                 say(f"{server}: {connected} clients connected and subscribed, {failed} failed")
+                say(f"{server}: start-up {json.dumps(startup)}")
             channel = Tap(env["REDIS_URL"])
             run_flow(client, source, options.rate, options.warmup)  # not measured
             pids = {"matcher": matcher.process.pid or 0, **options.stack_pids}
@@ -402,6 +407,7 @@ def run_phase(
             if fleet is not None:
                 results = fleet.finish(markers, {k: v[0] for k, v in tapped.items()}, window)
                 phase.clients = summarize(results, trade_counts(env), 100 * cpu["clients"] / took)
+                phase.startup = startup
             say(f"{server}, {'with' if with_clients else 'without'} clients: {phase}")
             return phase
     finally:
@@ -456,6 +462,27 @@ def summarize(
     }
 
 
+def startup_summary(reports: list[dict[str, Any]], failed: int) -> dict[str, Any]:
+    """The client processes' start-up (bench/ws_clients.py `startup`): p50 / p99 / max in
+    ms from a client's connect to engine.io OPEN, socket.io CONNECT and the ack of its
+    last subscription; the clients never subscribed, by failure kind, with examples."""
+    summary: dict[str, Any] = {"not_subscribed": failed}
+    for stage in ("open", "connect", "ack"):
+        values = [v * 1000 for r in reports for v in r[f"{stage}_s"]]
+        summary[f"{stage}_ms"] = [
+            round(percentile(values, 0.5)),
+            round(percentile(values, 0.99)),
+            round(max(values, default=0.0)),
+        ]
+    kinds: dict[str, int] = {}
+    for report in reports:
+        for kind, n in report["failures"].items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    summary["failures"] = kinds
+    summary["failure_examples"] = [e for r in reports for e in r["examples"]][:3]
+    return summary
+
+
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -483,6 +510,7 @@ def run_configuration(
         "throughput_ratio": round(loaded.drain_commands_per_s / baseline.drain_commands_per_s, 3),
         "flow_applied_per_s": round(loaded.flow_applied_per_s),
         **{k: v for k, v in loaded.clients.items() if not k.startswith("lag_")},
+        "startup": loaded.startup,
         "cpu_pct": loaded.cpu_pct,
         "baseline_cpu_pct": baseline.cpu_pct,
         "api_in_path": False,  # commands go straight into the Redis stream (lib.queue)

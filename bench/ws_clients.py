@@ -10,10 +10,11 @@ be taken from the servers under test on the same cores. Depth events are only co
 (no parsing); trade events are parsed and stamped with `time.time_ns()` on arrival.
 
 A worker process (`worker`) runs its share of the clients and talks to the benchmark
-over a pipe: it answers ("ready", connected, failed) once every client's subscriptions are
-acknowledged, ("count", trade events) when asked, and on ("stop", markers, tapped,
-window) closes its clients and answers ("result", {...}) with its lags and counts (see
-`_result`).
+over a pipe: it answers ("ready", subscribed, not subscribed, startup) once every client's
+subscriptions are acknowledged or SUBSCRIBE_TIMEOUT_S passed (`startup`: how long each
+stage took, why a client was not subscribed), ("count", trade events) when asked, and on
+("stop", markers, tapped, window) closes its clients and answers ("result", {...}) with
+its lags and counts (see `_result`).
 
 `tap` is another process, a plain Redis subscriber: it notes when each command's reply
 became readable (the commit mark) and when each trade's message went through Socket.IO's
@@ -57,8 +58,18 @@ class ClientSpec:
 class Client:
     spec: ClientSpec
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    acked: bool = False  # every subscription acknowledged (`subscribed` is also set on failure)
     failed: str | None = None
     closed_by_server: bool = False
+    # Start-up, in s from the connect's start (its turn at the gate): engine.io OPEN,
+    # socket.io CONNECT, the last subscription's ack; for one never subscribed, the stage
+    # it was at, the last frame it received and how its socket ended.
+    opened_s: float | None = None
+    connected_s: float | None = None
+    acked_s: float | None = None
+    stage: str = "queued"  # queued, open, connect, ack, subscribed
+    last_frame: str = ""
+    ended: str | None = None  # e.g. "closed by the server, code 1000", "exception (...)"
     depth_events: int = 0
     trade_ids: set[str] = field(default_factory=set)
 
@@ -79,14 +90,18 @@ async def run_client(
     ws: aiohttp.ClientWebSocketResponse | None = None
     try:
         async with gate:
+            started = time.perf_counter()
+            client.stage = "open"
             ws = await session.ws_connect(ws_url, max_msg_size=0, autoping=True)
-            opened = await ws.receive_str(timeout=30)
+            opened = client.last_frame = await ws.receive_str(timeout=30)
             if not opened.startswith("0"):
                 raise ConnectionError(f"no engine.io OPEN: {opened[:40]!r}")
+            client.opened_s, client.stage = time.perf_counter() - started, "connect"
             await ws.send_str("40")
-            connected = await ws.receive_str(timeout=30)
+            connected = client.last_frame = await ws.receive_str(timeout=30)
             if not connected.startswith("40"):
                 raise ConnectionError(f"no socket.io CONNECT: {connected[:40]!r}")
+            client.connected_s, client.stage = time.perf_counter() - started, "ack"
         channels = ["depth", "trades"] if client.spec.trades else ["depth"]
         for ack_id, channel in enumerate(channels):
             request = ["subscribe", {"channel": channel, "symbol": client.spec.symbol}]
@@ -94,8 +109,11 @@ async def run_client(
         acked = 0
         async for message in ws:
             if message.type is not aiohttp.WSMsgType.TEXT:
+                client.ended = f"{message.type.name} frame"
                 break
             data: str = message.data
+            if not client.acked:
+                client.last_frame = data[:80]
             if data.startswith(_TRADE):
                 now = time.time_ns()
                 trade = orjson.loads(data[2:])[1]
@@ -112,10 +130,15 @@ async def run_client(
                     raise ConnectionError(f"subscription refused: {data[:120]}")
                 acked += 1
                 if acked == len(channels):
+                    client.acked_s, client.stage = time.perf_counter() - started, "subscribed"
+                    client.acked = True
                     client.subscribed.set()
             elif data.startswith(("41", "1")):  # socket.io DISCONNECT, engine.io CLOSE
+                client.ended = f"{data[:2]!r} from the server"
                 break
         client.closed_by_server = True
+        if client.ended is None:  # aiohttp ends the iteration on a CLOSE frame
+            client.ended = f"closed by the server, code {ws.close_code}"
     except asyncio.CancelledError:
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -123,8 +146,31 @@ async def run_client(
         raise
     except Exception as exc:
         client.failed = f"{type(exc).__name__}: {exc}"[:200]
+        client.ended = f"{client.ended or 'exception'} ({type(exc).__name__})"
     finally:
         client.subscribed.set()  # never leave the start-up waiting for a dead client
+
+
+def startup(clients: list[Client]) -> dict[str, Any]:
+    """How the clients' start-up went: per stage the seconds each client took (from its
+    connect's start), and for every client not subscribed, its failure kind (the stage it
+    was at, how it ended) with a few examples (the last frame it received)."""
+    failures: dict[str, int] = {}
+    examples: list[str] = []
+    for c in clients:
+        if c.acked:
+            continue
+        kind = f"{c.stage}: {c.ended or 'still open, no answer'}"
+        failures[kind] = failures.get(kind, 0) + 1
+        if len(examples) < 3:
+            examples.append(f"{kind}; last frame {c.last_frame[:80]!r}; {c.failed or ''}")
+    return {
+        "open_s": [c.opened_s for c in clients if c.opened_s is not None],
+        "connect_s": [c.connected_s for c in clients if c.connected_s is not None],
+        "ack_s": [c.acked_s for c in clients if c.acked_s is not None],
+        "failures": failures,
+        "examples": examples,
+    }
 
 
 def execution_ns(stamp: str) -> int:
@@ -188,8 +234,8 @@ async def _serve(conn: Connection, url: str, specs: list[ClientSpec]) -> None:
             await asyncio.wait_for(
                 asyncio.gather(*(c.subscribed.wait() for c in clients)), SUBSCRIBE_TIMEOUT_S
             )
-        failed = [c for c in clients if c.failed or not c.subscribed.is_set()]
-        conn.send(("ready", len(clients) - len(failed), len(failed)))
+        failed = sum(not c.acked for c in clients)
+        conn.send(("ready", len(clients) - failed, failed, startup(clients)))
         while True:
             request = await loop.run_in_executor(None, conn.recv)
             if request[0] == "count":

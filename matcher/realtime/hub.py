@@ -15,7 +15,10 @@ client manager, so an event emitted by any matcher reaches the clients of every 
   the matcher never counts it as sent).
 - `depth` is read every second by each hub from the depth cache in Redis, for the symbols
   its own clients watch, and sent to them only (`deliver`): a hub never multiplies
-  another hub's ticks. A subscription's ack carries the snapshot at once.
+  another hub's ticks. A subscription's ack carries the snapshot at once: one Redis read
+  per symbol shared by the subscribes that arrive while it is out, so a crowd of clients
+  subscribing together costs a few reads, and a read that fails or times out refuses the
+  subscription (`service_unavailable`, not subscribed) instead of never answering it.
 - Hostile clients: at most 64 KiB per message (engine.io closes the connection above),
   a bounded number of subscriptions; a client that floods subscribe requests, sends a
   packet that does not decode, or reads so slowly that MAX_QUEUED_PACKETS wait for it,
@@ -36,6 +39,7 @@ import socketio
 from aiohttp import web
 from engineio import packet as eio_packet
 from pymongo import MongoClient
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
 from lib import keys
@@ -59,6 +63,12 @@ PUBLISH_GIVE_UP_S = 10.0  # Redis unreachable this long: the round's futures fai
 # dropped (it reconnects and fills its gap from GET /api/trades) instead of growing the
 # server's memory without bound. 10,000 is minutes of a busy symbol's depth and trades.
 MAX_QUEUED_PACKETS = 10_000
+# The hub's own Redis connections (depth ticks, subscription snapshots, the outbox): a
+# command waits up to REDIS_WAIT_S for one rather than failing (redis-py's default pool
+# raises "Too many connections" at once beyond 100, which a burst of subscribes reached).
+REDIS_CONNECTIONS = 16
+REDIS_WAIT_S = 5.0
+SNAPSHOT_TIMEOUT_S = 5.0  # a depth subscription's snapshot: read, or the ack refuses
 
 Authenticator = Callable[[str], Awaitable[str | None]]
 Event = tuple[str, dict[str, Any], str]  # (event name, data, room)
@@ -224,6 +234,7 @@ class MarketDataHub:
         self._sender: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._subscribe_times: dict[str, list[float]] = {}
+        self._depth_reads: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("subscribe", self._subscribe)
@@ -266,7 +277,10 @@ class MarketDataHub:
 
     def _client(self) -> AsyncRedis:
         if self._redis is None:
-            self._redis = AsyncRedis.from_url(self.redis_url)
+            pool = BlockingConnectionPool.from_url(
+                self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S
+            )
+            self._redis = AsyncRedis.from_pool(pool)
         return self._redis
 
     # --- from the matcher's commit path ------------------------------------------------
@@ -389,7 +403,14 @@ class MarketDataHub:
         await self.sio.enter_room(sid, room)
         if channel == "trades":
             return {"ok": True}
-        return {"ok": True, "snapshot": depth_event(symbol, await self._cached_depth(symbol))}
+        try:  # python-socketio sends no ack at all for a handler that raises
+            cached = await asyncio.wait_for(self._shared_depth(symbol), SNAPSHOT_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("depth snapshot of %s for a subscription failed: %r", symbol, exc)
+            if room not in rooms:  # a repeated subscribe keeps the subscription it had
+                await self.sio.leave_room(sid, room)
+            return _refusal(ErrorCode.SERVICE_UNAVAILABLE, "depth snapshot unavailable, retry")
+        return {"ok": True, "snapshot": depth_event(symbol, cached)}
 
     async def _unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         request = self._request(data)
@@ -411,6 +432,22 @@ class MarketDataHub:
     async def _cached_depth(self, symbol: str) -> dict[str, Any] | None:
         raw = await self._client().get(keys.depth(symbol))
         return None if raw is None else dict(json.loads(raw))
+
+    async def _shared_depth(self, symbol: str) -> dict[str, Any] | None:
+        """The cached snapshot of `symbol`, by the read already out for it if there is
+        one (it began before this subscription's room was joined, and the next tick
+        follows within a second), else by a new one."""
+        read = self._depth_reads.get(symbol)
+        if read is None:
+            read = asyncio.ensure_future(self._cached_depth(symbol))
+            self._depth_reads[symbol] = read
+            read.add_done_callback(lambda done: self._read_done(symbol, done))
+        return await asyncio.shield(read)  # a waiter's timeout leaves the read to the others
+
+    def _read_done(self, symbol: str, read: asyncio.Future[dict[str, Any] | None]) -> None:
+        self._depth_reads.pop(symbol, None)
+        if not read.cancelled():
+            read.exception()  # retrieved: its waiters may all have timed out already
 
     def watched_symbols(self) -> list[str]:
         """Symbols that this hub's own clients watch the depth of."""
