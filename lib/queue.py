@@ -22,6 +22,40 @@ STREAM_MAXLEN = 5_000_000
 POLL_START_S = 0.003
 POLL_GROWTH = 1.25
 POLL_MAX_S = 0.05
+# The first look comes at this share of the reply delay this process last saw (smoothed):
+# early enough to catch a reply about as soon as usual, late enough not to look in vain.
+FIRST_LOOK_SHARE = 0.8
+# Later looks, when the first found nothing, start at this share of the same delay.
+NEXT_LOOK_SHARE = 0.15
+DELAY_SMOOTHING = 0.2
+
+
+class ReplyDelay:
+    """The delay after which this process usually finds the matcher's reply, smoothed.
+
+    Upstash cannot block, so the reply is polled, and every look is a request that costs
+    the function, the REST front and Redis CPU. Looking at a fixed early schedule
+    spends most looks in vain when the matcher takes 20 ms, and many more under load,
+    when the delay grows to hundreds of ms and the looks add to the load that delays it.
+    Learning the delay keeps the looks near two a command at any load. The estimate
+    corrects itself: found at the first look, it shrinks; found later, it grows.
+    """
+
+    def __init__(self) -> None:
+        self.expected_s = POLL_START_S
+
+    def first_look_s(self) -> float:
+        return min(max(POLL_START_S, FIRST_LOOK_SHARE * self.expected_s), POLL_MAX_S * 4)
+
+    def next_look_s(self) -> float:
+        return min(max(POLL_START_S, NEXT_LOOK_SHARE * self.expected_s), POLL_MAX_S)
+
+    def found_after(self, delay_s: float) -> None:
+        # A float store is atomic under the GIL; a lost update between threads is harmless.
+        self.expected_s += DELAY_SMOOTHING * (delay_s - self.expected_s)
+
+
+REPLY_DELAY = ReplyDelay()
 
 
 def enqueue(
@@ -51,23 +85,25 @@ def get_reply(client: Any, command_id: str) -> dict[str, Any] | None:
     return reply
 
 
-def wait_reply(client: Any, command_id: str, timeout_ms: int) -> dict[str, Any] | None:
-    """Poll the reply key until it appears or `timeout_ms` passes (Upstash cannot block).
-
-    The first look comes after POLL_START_S, not at once: straight after the enqueue the
-    matcher cannot have answered, and every look is a request. The pause then grows
-    slowly, so that a reply is picked up within a few ms of when a healthy matcher writes
-    it (5-10 ms), and more slowly once the matcher is evidently busy.
-    """
-    deadline = time.monotonic() + timeout_ms / 1000
-    pause = POLL_START_S
+def wait_reply(
+    client: Any, command_id: str, timeout_ms: int, delay: ReplyDelay = REPLY_DELAY
+) -> dict[str, Any] | None:
+    """Poll the reply key until it appears or `timeout_ms` passes (Upstash cannot block),
+    looking first when `delay` expects the reply and then at growing intervals."""
+    started = time.monotonic()
+    deadline = started + timeout_ms / 1000
+    pause = delay.first_look_s()
+    next_pause = delay.next_look_s()
     while True:
         left = deadline - time.monotonic()
         time.sleep(max(0.0, min(pause, left)))
         reply = get_reply(client, command_id)
-        if reply is not None or left <= pause:
+        if reply is not None:
+            delay.found_after(time.monotonic() - started)
             return reply
-        pause = min(pause * POLL_GROWTH, POLL_MAX_S)
+        if left <= pause:
+            return None
+        pause, next_pause = next_pause, min(next_pause * POLL_GROWTH, POLL_MAX_S)
 
 
 def cached_order(client: Any, order_id: str) -> dict[str, Any] | None:
