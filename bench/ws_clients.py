@@ -40,6 +40,7 @@ import orjson
 import redis
 
 from lib import keys
+from matcher.realtime.hub import events_of
 
 ENGINEIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 CONNECT_CONCURRENCY = 25  # handshakes in flight per process (the servers' backlog is 128)
@@ -293,12 +294,13 @@ def tap(conn: Connection, redis_url: str, channel: str) -> None:
             if message["type"] != "message":
                 continue
             emitted = orjson.loads(message["data"])
-            if emitted.get("method") != "emit" or emitted.get("event") != "trade":
+            if emitted.get("method") != "emit":
                 continue
-            trade = emitted["data"][0]
-            buyer = trade["aggressor_side"] == "buy"
-            aggressor = trade["bid_order_id"] if buyer else trade["ask_order_id"]
-            trades.setdefault(trade["unique_id"], (now, aggressor))
+            for event, trade, _ in events_of(emitted):
+                if event == "trade":
+                    buyer = trade["aggressor_side"] == "buy"
+                    aggressor = trade["bid_order_id"] if buyer else trade["ask_order_id"]
+                    trades.setdefault(trade["unique_id"], (now, aggressor))
 
     threading.Thread(target=listen, daemon=True).start()
     conn.send(("ready",))

@@ -17,7 +17,7 @@ import redis
 
 from lib.config import load_settings
 from matcher.realtime import hub as hub_module
-from matcher.realtime.hub import CHANNEL, MarketDataHub
+from matcher.realtime.hub import CHANNEL, Event, MarketDataHub, events_of
 from matcher.service.realtime import wait_emitted
 from matcher.service.retry import GaveUpError
 
@@ -74,24 +74,28 @@ def test_events_leave_in_commit_order_and_a_batch_is_sent_once_redis_took_it(
     wait_emitted(futures, lambda: True)
     assert all(future is not None and future.done() for future in futures)
 
-    heard: list[dict[str, Any]] = []
+    heard: list[Event] = []
+    messages = 0
     deadline = time.monotonic() + 10
     while len(heard) < BATCHES * (TRADES_PER_BATCH + 1) and time.monotonic() < deadline:
         message = listener.get_message(timeout=0.5)
         if message is not None:
             decoded = json.loads(message["data"])
             if decoded["host_id"] == hub.sio.manager.host_id:
-                heard.append(decoded)
+                heard += events_of(decoded)
+                messages += 1
     listener.close()
-    trades_heard = [m["data"][0] for m in heard if m["event"] == "trade"]
+    # A message carries a round of batches (at least one), not one event each.
+    assert messages <= BATCHES
+    trades_heard = [data for event, data, _ in heard if event == "trade"]
     assert [t["sequence"] for t in trades_heard] == list(range(1, BATCHES * TRADES_PER_BATCH + 1))
     assert all("internal" not in t for t in trades_heard)  # the public trade object only
-    assert {m["room"] for m in heard if m["event"] == "trade"} == {"trades:ACME"}
-    orders = [m for m in heard if m["event"] == "order"]
-    assert [m["data"][0]["order_id"] for m in orders] == [f"o{b}" for b in range(BATCHES)]
-    assert all(m["room"] == "orders:alice" and "account" not in m["data"][0] for m in orders)
+    assert {room for event, _, room in heard if event == "trade"} == {"trades:ACME"}
+    orders = [(data, room) for event, data, room in heard if event == "order"]
+    assert [data["order_id"] for data, _ in orders] == [f"o{b}" for b in range(BATCHES)]
+    assert all(room == "orders:alice" and "account" not in data for data, room in orders)
     # Each batch's order event follows its own trades: the stream is the commit order.
-    assert heard[TRADES_PER_BATCH]["event"] == "order"
+    assert heard[TRADES_PER_BATCH][0] == "order"
 
 
 def test_a_hub_that_cannot_reach_redis_fails_the_batch_and_the_wait_gives_up(
