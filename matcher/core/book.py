@@ -319,8 +319,7 @@ class OrderBook:
 
     def _end(self, order: Order, reason: CancelReason, timestamp: int, events: list[Event]) -> None:
         """Cancel what is left of an order that is no longer (or never was) resting."""
-        order.cancelled += order.remaining
-        order.remaining = 0
+        order.remaining = 0  # what was left is now `cancelled`
         order.status = CANCELLED
         order.cancel_reason = reason
         self._index.end(order.order_id, order.account)
