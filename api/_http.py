@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from lib import accounts, ratelimit
+from lib import accounts, order_flow
 from lib.backends import Backends, UnavailableError, backends, reaching
 from lib.config import ConfigError
 from lib.errors import ErrorCode
@@ -96,19 +96,32 @@ class Caller:
     b: Backends
     account: str
     idempotency_key: str | None
+    rate_key_id: str | None = None  # set when the operation still has to take the token
 
 
-def caller() -> Caller | Outcome:
+def caller(rate_limited_later: bool = False) -> Caller | Outcome:
     """The authenticated, rate-limited caller of an order endpoint, with its
-    Idempotency-Key if it sent a valid one; else the 400 / 401 / 429 to answer."""
+    Idempotency-Key if it sent a valid one; else the 400 / 401 / 429 to answer.
+    `rate_limited_later`: the operation takes the rate-limit token itself
+    (`Caller.rate_key_id`), as a place does in its enqueue's request."""
     b = backends()
-    account = authenticate(b)
-    if isinstance(account, Outcome):
-        return account
+    who = authenticate(b, rate_limited_later)
+    if isinstance(who, Outcome):
+        return who
+    account, key_id = who
     key = idempotency_key()
     if isinstance(key, Outcome):
+        if rate_limited_later:  # refused before the operation could take it: take it now
+            return order_flow.rate_limited(b, key_id) or key
         return key
-    return Caller(b, account, key)
+    return Caller(b, account, key, key_id if rate_limited_later else None)
+
+
+def refused_with_token(who: Caller, refusal: Outcome) -> Outcome:
+    """`refusal`, or 429 if the caller's token (still to be taken) is not there."""
+    if who.rate_key_id is None:
+        return refusal
+    return order_flow.rate_limited(who.b, who.rate_key_id) or refusal
 
 
 def query_args() -> dict[str, str] | Outcome:
@@ -119,8 +132,9 @@ def query_args() -> dict[str, str] | Outcome:
     return request.args.to_dict(flat=True)
 
 
-def authenticate(b: Backends) -> str | Outcome:
-    """The caller's account, or the 401 / 429 to answer. The key is never logged."""
+def authenticate(b: Backends, rate_limited_later: bool = False) -> tuple[str, str] | Outcome:
+    """The caller's account and key id, or the 401 / 429 to answer (the rate limit taken
+    here unless `rate_limited_later`). The key is never logged."""
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     presented = presented.strip()
@@ -133,14 +147,11 @@ def authenticate(b: Backends) -> str | Outcome:
         return Outcome.error(ApiError.of(ErrorCode.UNAUTHORIZED), headers=challenge)
     key_id = accounts.key_id_of(presented)
     assert key_id is not None  # authenticate() accepted its format
-    with reaching("redis"):
-        decision = ratelimit.allow(b.redis, key_id, b.settings.rate_per_s, b.settings.rate_burst)
-    if not decision.allowed:
-        return Outcome.error(
-            ApiError.of(ErrorCode.RATE_LIMITED),
-            headers={"Retry-After": str(decision.retry_after_s)},
-        )
-    return account
+    if not rate_limited_later:
+        refused = order_flow.rate_limited(b, key_id)
+        if refused is not None:
+            return refused
+    return account, key_id
 
 
 def idempotency_key() -> str | Outcome | None:

@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from lib import client_order_ids, idempotency, keys, queue
+from lib import client_order_ids, idempotency, keys, queue, ratelimit
 from lib.backends import Backends, Doc, reaching
 from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand
 from lib.errors import ErrorCode
@@ -36,13 +36,49 @@ from lib.outcome import Outcome
 PENDING_TTL_S = 2 * keys.REPLY_TTL_SECONDS
 
 
-def place(b: Backends, account: str, body: object, idempotency_key: str | None) -> Outcome:
+def place(
+    b: Backends,
+    account: str,
+    body: object,
+    idempotency_key: str | None,
+    rate_key_id: str | None = None,
+) -> Outcome:
+    """`rate_key_id`: the caller's API key when its rate limit is still to be taken (the
+    api/ glue leaves it to this function for places): a plain place takes its token in
+    the enqueue's own request (queue.enqueue_admitted), any other first, as every
+    endpoint does, so that every request costs exactly one token."""
     request = parse_place(body, b.settings.symbols)
+    admitted = (
+        rate_key_id is not None
+        and isinstance(request, PlaceOrder)
+        and idempotency_key is None
+        and request.client_order_id is None
+    )
+    if rate_key_id is not None and not admitted:
+        refused = rate_limited(b, rate_key_id)
+        if refused is not None:
+            return refused
     if isinstance(request, ApiError):
         return Outcome.error(request)
     command = _stamped(request, account, None)
     request_fingerprint = idempotency.fingerprint("place", None, request.model_dump())
-    return _submit(b, account, command, idempotency_key, request_fingerprint)
+    admission = None
+    if admitted and rate_key_id is not None:
+        admission = queue.Admission(rate_key_id, b.settings.rate_per_s, b.settings.rate_burst)
+    return _submit(b, account, command, idempotency_key, request_fingerprint, None, admission)
+
+
+def rate_limited(b: Backends, key_id: str) -> Outcome | None:
+    """Take one token from the key's bucket: None, or the 429 to answer."""
+    with reaching("redis"):
+        decision = ratelimit.allow(b.redis, key_id, b.settings.rate_per_s, b.settings.rate_burst)
+    return None if decision.allowed else _rate_refusal(decision)
+
+
+def _rate_refusal(decision: ratelimit.Decision) -> Outcome:
+    return Outcome.error(
+        ApiError.of(ErrorCode.RATE_LIMITED), headers={"Retry-After": str(decision.retry_after_s)}
+    )
 
 
 def modify(
@@ -141,10 +177,12 @@ def _submit(
     idempotency_key: str | None,
     request_fingerprint: str,
     refusal: Outcome | None = None,
+    admission: queue.Admission | None = None,
 ) -> Outcome:
     """`refusal`: what to answer instead of submitting, unless this request is a retry of
     one with the same Idempotency-Key - a retried cancel of an order that the first request
-    cancelled must get the first request's answer, not a 409."""
+    cancelled must get the first request's answer, not a 409. `admission`: a place whose
+    rate-limit token is taken in the enqueue's own request."""
     redis = b.redis
     with reaching("redis"):
         first = True
@@ -157,13 +195,19 @@ def _submit(
             return refusal
         reply = None if first else queue.get_reply(redis, command.command_id)
         if reply is None:
-            before: list[tuple[str | int, ...]] = []
+            placeholder = None
             if isinstance(command, PlaceCommand):
                 refused = _reserve_client_order_id(redis, command)
                 if refused is not None:
                     return refused
-                before = _pending(command)
-            queue.enqueue(redis, command, b.settings.shards, before)
+                placeholder = _pending(command)
+            shards = b.settings.shards
+            if admission is not None and placeholder is not None:
+                entered = queue.enqueue_admitted(redis, command, shards, placeholder, admission)
+                if isinstance(entered, ratelimit.Decision):
+                    return _rate_refusal(entered)
+            else:
+                queue.enqueue(redis, command, shards, placeholder)
             reply = queue.wait_reply(redis, command.command_id, b.settings.reply_timeout_ms)
     return _answer(command, reply)
 
@@ -180,17 +224,10 @@ def _reserve_client_order_id(redis: Any, command: PlaceCommand) -> Outcome | Non
     return Outcome.of(ErrorCode.DUPLICATE_CLIENT_ORDER_ID, "client_order_id")
 
 
-def _pending(command: PlaceCommand) -> list[tuple[str | int, ...]]:
-    """The order as `pending` in the order cache and the account's recent writes, sent in
-    the enqueue's round trip ahead of the XADD, so no reply can precede them (a
-    placeholder written after the matcher's state would hide it). NX: a retry never
-    overwrites what the matcher wrote."""
+def _pending(command: PlaceCommand) -> queue.Placeholder:
     now_ns = time.time_ns()
-    placeholder = json.dumps(pending_order(command, now_ns), separators=(",", ":"))
-    return [
-        ("SET", keys.order(command.order_id), placeholder, "NX", "EX", PENDING_TTL_S),
-        ("ZADD", keys.recent_orders(command.account), "NX", now_ns // 1000, command.order_id),
-    ]
+    doc = json.dumps(pending_order(command, now_ns), separators=(",", ":"))
+    return queue.Placeholder(command.order_id, command.account, doc, PENDING_TTL_S, now_ns // 1000)
 
 
 def _answer(command: QueuedCommand, reply: dict[str, Any] | None) -> Outcome:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from lib import accounts
+from lib.keys import rate_key
 from tests.api_harness import Api
 
 ORDER = {"symbol": "S20", "side": "buy", "quantity": 3, "price": 12}
@@ -100,3 +102,48 @@ def test_the_rate_limit_answers_429_with_retry_after(api: Api) -> None:
     # ... and the bucket refills at the configured rate.
     time.sleep(int(refused.headers["Retry-After"]))
     assert client.get("/api/orders").status_code == 200
+
+
+def _bucket_with(api: Api, key: str, tokens: int) -> tuple[Any, str]:
+    """The key's bucket set to `tokens`, not refilling for a minute (its clock ahead)."""
+    key_id = accounts.key_id_of(key)
+    assert key_id is not None
+    redis = api.env.redis()
+    bucket = rate_key(key_id)
+    redis.hset(bucket, mapping={"tokens": str(tokens), "ts": str(int(time.time() * 1000) + 60_000)})
+    return redis, bucket
+
+
+def test_every_place_costs_exactly_one_token(api: Api) -> None:
+    """A plain place takes its token in the enqueue's own request, any other place before
+    it: each costs one token, a refused one writes nothing, and every kind is refused once
+    the bucket is empty."""
+    _, key = api.new_account()
+    client = api.client(key)
+    cases: list[tuple[str, dict[str, Any], dict[str, str], int]] = [
+        ("plain", ORDER, {}, 201),
+        ("client_order_id", {**ORDER, "client_order_id": f"c-{time.time_ns()}"}, {}, 201),
+        ("Idempotency-Key", ORDER, {"Idempotency-Key": f"k-{time.time_ns()}"}, 201),
+        ("invalid", {**ORDER, "pirce": 12}, {}, 400),
+    ]
+    redis, bucket = _bucket_with(api, key, 0)
+    try:
+        for name, body, headers, status in cases:
+            redis.hset(bucket, "tokens", "1")
+            first = client.post("/api/orders", json=body, headers=headers)
+            assert first.status_code == status, (name, first.json())
+            assert float(redis.hget(bucket, "tokens")) == 0, name
+            refused = client.post("/api/orders", json=body, headers=headers)
+            assert refused.status_code == 429, name
+            assert refused.json()["error"]["code"] == "rate_limited"
+            assert int(refused.headers["Retry-After"]) >= 1
+        json_type = {"Content-Type": "application/json"}
+        assert client.post("/api/orders", content=b"{", headers=json_type).status_code == 429
+        assert client.get("/api/orders").status_code == 429  # every endpoint shares it
+    finally:
+        redis.delete(bucket)
+        redis.close()
+    # Only the accepted places left orders: a refused one wrote no placeholder either.
+    orders = client.get("/api/orders").json()["data"]
+    assert len(orders) == sum(1 for case in cases if case[3] == 201)
+    assert all(order["status"] == "open" for order in orders)

@@ -1,0 +1,84 @@
+"""lib.queue's enqueue with the rate-limit token in the same script, through both Redis
+clients against the real Valkey (the Upstash SDK through the REST front): a token buys
+the placeholder and the XADD, no token writes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from upstash_redis import Redis as UpstashRedis
+
+from lib import keys, queue, ratelimit
+from lib.commands import PlaceCommand, dump_command
+
+T0 = 1_700_000_000_000  # a fixed "now" (ms): the bucket's clock, not Redis's
+
+
+@pytest.fixture(params=["redis-py", "upstash"])
+def client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Any]:
+    if request.param == "redis-py":
+        with redis.Redis.from_url(redis_url) as tcp:
+            yield tcp
+    else:
+        url = request.getfixturevalue("upstash_url")
+        token = request.getfixturevalue("upstash_token")
+        rest: Any = UpstashRedis(url, token, rest_retries=0, allow_telemetry=False)
+        yield rest
+        rest.close()
+
+
+@pytest.fixture
+def direct(redis_url: str) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(redis_url, decode_responses=True) as connection:
+        yield connection
+
+
+def _place(symbol: str) -> tuple[PlaceCommand, queue.Placeholder]:
+    suffix = uuid.uuid4().hex[:12]
+    account = f"acct-{suffix}"
+    command = PlaceCommand(
+        command_id=f"c-{suffix}", account=account, order_id=f"o-{suffix}", symbol=symbol,
+        received_at=T0, side="buy", price="10", quantity=1,
+    )  # fmt: skip
+    placeholder = queue.Placeholder(command.order_id, account, '{"status":"pending"}', 60, 42)
+    return command, placeholder
+
+
+def test_a_token_buys_the_placeholder_and_the_xadd(client: Any, direct: redis.Redis) -> None:
+    symbol = f"E{uuid.uuid4().hex[:6].upper()}"
+    admission = queue.Admission(uuid.uuid4().hex[:8], rate_per_s=1.0, burst=2)
+    stream = keys.command_stream(0)
+    entered = []
+    for _ in range(2):
+        command, placeholder = _place(symbol)
+        entry_id = queue.enqueue_admitted(client, command, 1, placeholder, admission, T0)
+        assert isinstance(entry_id, str)
+        entered.append(entry_id)
+        assert direct.get(keys.order(command.order_id)) == '{"status":"pending"}'
+        assert direct.zscore(keys.recent_orders(command.account), command.order_id) == 42
+        entries: Any = direct.xrange(stream, entry_id, entry_id)
+        assert entries == [(entry_id, {keys.COMMAND_FIELD: dump_command(command)})]
+    assert len(set(entered)) == 2
+
+    # The bucket is empty now (its clock stands still at T0): refused, nothing written.
+    command, placeholder = _place(symbol)
+    length = direct.xlen(stream)
+    refused = queue.enqueue_admitted(client, command, 1, placeholder, admission, T0)
+    assert refused == ratelimit.Decision(allowed=False, retry_after_s=1)
+    assert direct.xlen(stream) == length
+    assert direct.get(keys.order(command.order_id)) is None
+    assert direct.exists(keys.recent_orders(command.account)) == 0
+    # The standalone bucket script sees the same bucket: still empty.
+    assert not ratelimit.allow(client, admission.key_id, 1.0, 2, T0).allowed
+
+
+def test_the_placeholder_never_overwrites_the_matcher(client: Any, direct: redis.Redis) -> None:
+    command, placeholder = _place("NX")
+    direct.set(keys.order(command.order_id), '{"status":"open"}')  # the matcher was first
+    admission = queue.Admission(uuid.uuid4().hex[:8], rate_per_s=10.0, burst=5)
+    assert isinstance(queue.enqueue_admitted(client, command, 1, placeholder, admission), str)
+    assert direct.get(keys.order(command.order_id)) == '{"status":"open"}'
