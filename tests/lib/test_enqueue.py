@@ -5,36 +5,14 @@ the placeholder and the XADD, no token writes nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
-from upstash_redis import Redis as UpstashRedis
 
 from lib import keys, queue, ratelimit
 from lib.commands import PlaceCommand, dump_command
 
 T0 = 1_700_000_000_000  # a fixed "now" (ms): the bucket's clock, not Redis's
-
-
-@pytest.fixture(params=["redis-py", "upstash"])
-def client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Any]:
-    if request.param == "redis-py":
-        with redis.Redis.from_url(redis_url) as tcp:
-            yield tcp
-    else:
-        url = request.getfixturevalue("upstash_url")
-        token = request.getfixturevalue("upstash_token")
-        rest: Any = UpstashRedis(url, token, rest_retries=0, allow_telemetry=False)
-        yield rest
-        rest.close()
-
-
-@pytest.fixture
-def direct(redis_url: str) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(redis_url, decode_responses=True) as connection:
-        yield connection
 
 
 def _place(symbol: str) -> tuple[PlaceCommand, queue.Placeholder]:

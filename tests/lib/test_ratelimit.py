@@ -11,37 +11,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
-from upstash_redis import Redis as UpstashRedis
 
 from lib.keys import rate_key
 from lib.ratelimit import SCRIPT_SHA, Decision, allow
 
 T0 = 1_700_000_000_000  # a fixed "now" (ms) for the deterministic tests
-
-
-@pytest.fixture(params=["redis-py", "upstash"])
-def client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Any]:
-    if request.param == "redis-py":
-        with redis.Redis.from_url(redis_url) as tcp:
-            yield tcp
-    else:
-        url = request.getfixturevalue("upstash_url")
-        token = request.getfixturevalue("upstash_token")
-        rest: Any = UpstashRedis(url, token, rest_retries=0)  # the SDK is untyped
-        yield rest
-        rest.close()
-
-
-@pytest.fixture
-def direct(redis_url: str) -> Iterator[redis.Redis]:
-    """The same Redis over TCP, to look at what the script stored."""
-    with redis.Redis.from_url(redis_url, decode_responses=True) as connection:
-        yield connection
 
 
 @pytest.fixture
