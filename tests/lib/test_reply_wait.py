@@ -84,3 +84,22 @@ def test_the_looks_settle_near_the_matchers_delay(client: CountingRedis, redis_u
     assert 0.025 <= delay.expected_s <= 0.080
     # Found soon after it was written: a look at most one short pause after the reply.
     assert sorted(lateness_s[10:])[len(learnt) // 2] < 0.015, lateness_s
+
+
+def test_after_a_backlog_the_looks_are_prompt_again_within_a_few_commands(
+    client: CountingRedis, redis_url: str
+) -> None:
+    """A process that last waited a second (the matcher had a backlog) looks first at
+    200 ms at most, and learns within a few commands that replies are quick again."""
+    delay = queue.ReplyDelay()
+    delay.expected_s = 1.0
+    waits: list[float] = []
+    for _ in range(10):
+        command_id = uuid.uuid4().hex
+        started = time.monotonic()
+        writer = _reply_later(redis_url, command_id, 0.010)
+        assert queue.wait_reply(client, command_id, 2000, delay) is not None
+        waits.append(time.monotonic() - started)
+        writer.join()
+    assert waits[0] <= queue.FIRST_LOOK_MAX_S + 0.05
+    assert max(waits[6:]) < 0.040, waits
