@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import wraps
 from typing import Any
@@ -109,12 +109,11 @@ def caller(rate_limited_later: bool = False) -> Caller | Outcome:
     if isinstance(who, Outcome):
         return who
     account, key_id = who
+    found = Caller(b, account, None, key_id if rate_limited_later else None)
     key = idempotency_key()
     if isinstance(key, Outcome):
-        if rate_limited_later:  # refused before the operation could take it: take it now
-            return order_flow.rate_limited(b, key_id) or key
-        return key
-    return Caller(b, account, key, key_id if rate_limited_later else None)
+        return refused_with_token(found, key)
+    return replace(found, idempotency_key=key)
 
 
 def refused_with_token(who: Caller, refusal: Outcome) -> Outcome:

@@ -25,6 +25,7 @@ import pymongo
 
 from devstack import ferretdb
 from devstack.apps import PROJECT_ROOT, AppProcess, planned, realtime_env, realtime_url
+from devstack.files import write_private
 from devstack.process import ManagedProcess, accepts_tcp, free_port, port_is_free
 from devstack.stack import Stack, StackPorts, start_stack
 from lib import accounts
@@ -220,14 +221,7 @@ def seed_demo_accounts(mongodb_uri: str, db_name: str, base_dir: Path) -> Path:
             seeded.append({"account": name, "api_key": key})
     finally:
         client.close()
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump({"accounts": seeded}, file, indent=2)
-        file.write("\n")
-    partial.replace(path)
-    return path
+    return write_private(path, json.dumps({"accounts": seeded}, indent=2) + "\n")
 
 
 def _serves_the_page(settings: Settings) -> bool:
@@ -246,13 +240,7 @@ def publish_demo_keys(credentials: Path, target: Path = PAGE_DEMO_KEYS) -> Path:
     """Write the demo accounts' keys (from `credentials`) where the page offers them
     (mode 0600, like credentials.json)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(_demo_keys_text(credentials))
-    partial.replace(target)
-    return target
+    return write_private(target, _demo_keys_text(credentials))
 
 
 def withdraw_demo_keys(credentials: Path, target: Path = PAGE_DEMO_KEYS) -> None:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.dispatcher import discover
+from devstack.files import write_private
 from devstack.process import ManagedProcess, ServiceError
 from lib.config import ENV_VARS
 
@@ -100,14 +101,7 @@ def env_file_text(environ: Mapping[str, str]) -> str:
 
 
 def write_env_file(root: Path, environ: Mapping[str, str]) -> Path:
-    path = root / ".env"
-    partial = root / ".env.partial"
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(env_file_text(environ))
-    partial.replace(path)
-    return path
+    return write_private(root / ".env", env_file_text(environ))
 
 
 def write_dev_config(root: Path) -> Path:

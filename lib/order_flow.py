@@ -45,26 +45,25 @@ def place(
 ) -> Outcome:
     """`rate_key_id`: the caller's API key when its rate limit is still to be taken (the
     api/ glue leaves it to this function for places): a plain place takes its token in
-    the enqueue's own request (queue.enqueue_admitted), any other first, as every
-    endpoint does, so that every request costs exactly one token."""
+    the enqueue's own request (queue.enqueue_place), any other first, as every endpoint
+    does, so that every request costs exactly one token."""
     request = parse_place(body, b.settings.symbols)
-    admitted = (
-        rate_key_id is not None
-        and isinstance(request, PlaceOrder)
-        and idempotency_key is None
-        and request.client_order_id is None
-    )
-    if rate_key_id is not None and not admitted:
-        refused = rate_limited(b, rate_key_id)
-        if refused is not None:
+    admission = None
+    if rate_key_id is not None:
+        plain = (
+            isinstance(request, PlaceOrder)
+            and idempotency_key is None
+            and request.client_order_id is None
+        )
+        if plain:
+            settings = b.settings
+            admission = queue.Admission(rate_key_id, settings.rate_per_s, settings.rate_burst)
+        elif (refused := rate_limited(b, rate_key_id)) is not None:
             return refused
     if isinstance(request, ApiError):
         return Outcome.error(request)
     command = _stamped(request, account, None)
     request_fingerprint = idempotency.fingerprint("place", None, request.model_dump())
-    admission = None
-    if admitted and rate_key_id is not None:
-        admission = queue.Admission(rate_key_id, b.settings.rate_per_s, b.settings.rate_burst)
     return _submit(b, account, command, idempotency_key, request_fingerprint, None, admission)
 
 
@@ -202,12 +201,12 @@ def _submit(
                     return refused
                 placeholder = _pending(command)
             shards = b.settings.shards
-            if admission is not None and placeholder is not None:
-                entered = queue.enqueue_admitted(redis, command, shards, placeholder, admission)
+            if placeholder is None:
+                queue.enqueue(redis, command, shards)
+            else:
+                entered = queue.enqueue_place(redis, command, shards, placeholder, admission)
                 if isinstance(entered, ratelimit.Decision):
                     return _rate_refusal(entered)
-            else:
-                queue.enqueue(redis, command, shards, placeholder)
             reply = queue.wait_reply(redis, command.command_id, b.settings.reply_timeout_ms)
     return _answer(command, reply)
 

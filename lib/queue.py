@@ -75,21 +75,15 @@ REPLY_DELAY = ReplyDelay()
 @dataclass(frozen=True, slots=True)
 class Placeholder:
     """A new order as `pending` in the order cache and the account's recent-writes index,
-    written in the enqueue's own round trip ahead of the XADD, so that no reply can
-    precede it (a placeholder written after the matcher's state would hide it). NX: a
-    retry never overwrites what the matcher wrote."""
+    written in the enqueue's own script ahead of the XADD, so that no reply can precede it
+    (a placeholder written after the matcher's state would hide it). NX: a retry never
+    overwrites what the matcher wrote."""
 
     order_id: str
     account: str
     doc: str  # the order object, JSON
     ttl_s: int
     changed_us: int  # the recent-writes score
-
-    def commands(self) -> list[tuple[str | int, ...]]:
-        return [
-            ("SET", keys.order(self.order_id), self.doc, "NX", "EX", self.ttl_s),
-            ("ZADD", keys.recent_orders(self.account), "NX", self.changed_us, self.order_id),
-        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,66 +95,62 @@ class Admission:
     burst: int
 
 
-# The token, the placeholder and the XADD as one atomic step: one request instead of two,
-# and a refused token writes nothing. KEYS: bucket, order cache, recent-writes index,
-# stream. ARGV: rate, burst, now ("": Redis's TIME), the placeholder's JSON, its TTL,
-# recent-writes score, order id, MAXLEN, the command's field and JSON.
-# Returns {1, entry id} or {0, ms until a token}.
-_ADMITTED_PLACE = Script(
+# A place's placeholder and XADD as one atomic step, after taking the rate-limit token
+# when a fourth key (the bucket) is given: no token, nothing written. KEYS: order cache,
+# recent-writes index, stream[, bucket]. ARGV: the placeholder's JSON, its TTL, the
+# recent-writes score, order id, MAXLEN, the command's field and JSON[, rate, burst, now
+# ("": Redis's TIME)]. Returns {1, entry id} or {0, ms until a token}.
+_PLACE = Script(
     ratelimit.BUCKET_FUNCTION
     + """
-local admitted = take_token(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-if admitted[1] == 0 then
-  return admitted
+if #KEYS == 4 then
+  local admitted = take_token(KEYS[4], ARGV[8], ARGV[9], ARGV[10])
+  if admitted[1] == 0 then
+    return admitted
+  end
 end
-redis.call('SET', KEYS[2], ARGV[4], 'NX', 'EX', ARGV[5])
-redis.call('ZADD', KEYS[3], 'NX', ARGV[6], ARGV[7])
-return {1, redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', ARGV[9], ARGV[10])}
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[4])
+return {1, redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', ARGV[6], ARGV[7])}
 """
 )
 
 
-def enqueue(
-    client: Any, command: QueuedCommand, shards: int, placeholder: Placeholder | None = None
-) -> str:
-    """XADD the command to its shard's stream, after `placeholder` in the same round trip
-    (a pipeline, in order); returns the stream entry id."""
-    xadd: tuple[str | int, ...] = (
-        "XADD", _stream(command, shards), "MAXLEN", "~", STREAM_MAXLEN, "*",
+def enqueue(client: Any, command: QueuedCommand, shards: int) -> str:
+    """XADD the command to its shard's stream; returns the stream entry id."""
+    entry_id = redis_client.command(
+        client, "XADD", _stream(command, shards), "MAXLEN", "~", STREAM_MAXLEN, "*",
         keys.COMMAND_FIELD, dump_command(command),
     )  # fmt: skip
-    if placeholder is not None:
-        entry_id = redis_client.pipeline(client, [*placeholder.commands(), xadd])[-1]
-    else:
-        entry_id = redis_client.command(client, *xadd)
     return _text(entry_id)
 
 
-def enqueue_admitted(
+def enqueue_place(
     client: Any,
     command: QueuedCommand,
     shards: int,
     placeholder: Placeholder,
-    admission: Admission,
+    admission: Admission | None = None,
     now_ms: int | None = None,
 ) -> str | ratelimit.Decision:
-    """`enqueue` with the placeholder, if the key's bucket has a token: the entry id, or
-    the refusal (nothing written). `now_ms`: as for lib.ratelimit.allow."""
-    args = ratelimit.bucket_args(admission.key_id, admission.rate_per_s, admission.burst, now_ms)
-    reply = _ADMITTED_PLACE(
-        client,
-        [
-            keys.rate_key(admission.key_id),
-            keys.order(placeholder.order_id),
-            keys.recent_orders(placeholder.account),
-            _stream(command, shards),
-        ],
-        [
-            *args,
-            placeholder.doc, placeholder.ttl_s, placeholder.changed_us, placeholder.order_id,
-            STREAM_MAXLEN, keys.COMMAND_FIELD, dump_command(command),
-        ],
-    )  # fmt: skip
+    """`enqueue` with the placeholder ahead of the XADD, in one script; with `admission`,
+    only if the key's bucket has a token. The entry id, or the refusal (nothing
+    written). `now_ms`: as for lib.ratelimit.allow."""
+    keys_ = [
+        keys.order(placeholder.order_id),
+        keys.recent_orders(placeholder.account),
+        _stream(command, shards),
+    ]
+    args: list[str | int] = [
+        placeholder.doc, placeholder.ttl_s, placeholder.changed_us, placeholder.order_id,
+        STREAM_MAXLEN, keys.COMMAND_FIELD, dump_command(command),
+    ]  # fmt: skip
+    if admission is not None:
+        keys_.append(keys.rate_key(admission.key_id))
+        args += ratelimit.bucket_args(
+            admission.key_id, admission.rate_per_s, admission.burst, now_ms
+        )
+    reply = _PLACE(client, keys_, args)
     if int(reply[0]) == 0:
         return ratelimit.decision(0, int(reply[1]))
     return _text(reply[1])

@@ -55,18 +55,3 @@ def _is_noscript(exc: Exception) -> bool:
     # module needs neither client's exception classes.
     text = str(exc)
     return "NOSCRIPT" in text or "No matching script" in text
-
-
-def pipeline(client: Any, commands: list[tuple[str | int, ...]]) -> list[Any]:
-    """Several commands in one round trip, in order (not atomic): the Upstash SDK's
-    /pipeline request, or a redis-py pipeline without MULTI. Raises on the first error."""
-    if is_upstash(client):
-        batch = client.pipeline()
-        for args in commands:
-            batch.execute([str(a) for a in args])
-        results: list[Any] = batch.exec()
-        return results
-    pipe = client.pipeline(transaction=False)
-    for args in commands:
-        pipe.execute_command(*args)
-    return list(pipe.execute())

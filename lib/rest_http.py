@@ -61,21 +61,22 @@ class KeepAliveClient:
         sent_headers = {**headers, "Content-Type": "application/json"}
         conn, reused = self._connection(origin)
         try:
-            response = self._exchange(conn, target, body, sent_headers)
-        except _STALE:
-            conn.close()
-            if not reused:
-                raise
-            conn = self._new(origin)
-            response = self._exchange(conn, target, body, sent_headers)
+            try:
+                answer, will_close = self._exchange(conn, target, body, sent_headers)
+            except _STALE:
+                conn.close()
+                if not reused:
+                    raise
+                conn = self._new(origin)
+                answer, will_close = self._exchange(conn, target, body, sent_headers)
         except BaseException:
-            conn.close()
+            conn.close()  # the new one too, when the second attempt failed
             raise
-        if response[3]:
+        if will_close:
             conn.close()
         else:
             self._release(origin, conn)
-        return RestResponse(response[0], response[1], response[2])
+        return answer
 
     def close(self) -> None:
         with self._lock:
@@ -87,11 +88,12 @@ class KeepAliveClient:
     @staticmethod
     def _exchange(
         conn: http.client.HTTPConnection, target: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, http.client.HTTPMessage, bytes, bool]:
+    ) -> tuple[RestResponse, bool]:
+        """The answer, and whether the server closes the connection after it."""
         conn.request("POST", target, body, headers)
         answer = conn.getresponse()
         data = answer.read()  # all of it, or the connection cannot be reused
-        return answer.status, answer.headers, data, answer.will_close
+        return RestResponse(answer.status, answer.headers, data), answer.will_close
 
     def _connection(self, origin: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:

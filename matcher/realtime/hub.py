@@ -109,18 +109,11 @@ def published(events: list[Event], host_id: str) -> list[bytes]:
 
 
 def events_of(message: dict[str, Any]) -> list[Event]:
-    """The plain events of one pub/sub message: a batch from `published`, or
-    python-socketio's own one-event emit; what is not a plain event is left out."""
-    if "events" in message:
-        batch = message["events"]
-        items = batch if isinstance(batch, list) else []
-    else:
-        data = message.get("data")
-        first = data[0] if isinstance(data, list) and data else None
-        items = [[message.get("event"), first, message.get("room")]]
+    """The events of one message from `published`; what is not an event is left out."""
+    batch = message.get("events")
     return [
         (item[0], item[1], item[2])
-        for item in items
+        for item in (batch if isinstance(batch, list) else [])
         if isinstance(item, list)
         and len(item) == 3
         and isinstance(item[0], str)
@@ -201,29 +194,13 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
 
 
 class FanOutRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """python-socketio's Redis client manager, delivering the plain events other hubs send
-    (no callback, no binary, one argument, namespace "/", a room) by `deliver`."""
+    """python-socketio's Redis client manager, delivering the batches other hubs send
+    (`published`) by `deliver`; any other message goes python-socketio's own way."""
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
-        if "events" in message and isinstance(self.server, GuardedServer):  # a hub's batch
+        if "events" in message and isinstance(self.server, GuardedServer):
             for event in events_of(message):
                 self.server.deliver(*event)
-            return
-        data, room = message.get("data"), message.get("room")
-        plain = (
-            message.get("callback") is None
-            and not message.get("binary")
-            and message.get("skip_sid") is None
-            and message.get("namespace", "/") == "/"
-        )
-        if (
-            plain
-            and isinstance(data, list)
-            and len(data) == 1
-            and isinstance(room, str)
-            and isinstance(self.server, GuardedServer)
-        ):
-            self.server.deliver(message["event"], data[0], room)
         else:
             await super()._handle_emit(message)
 
