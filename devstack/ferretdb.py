@@ -1,7 +1,8 @@
 """Provision a MongoDB wire-protocol server: MONGODB_URI, else `mongod` on PATH, else FerretDB.
 
 FerretDB v1.24.2 is compiled from its Go module once per machine into a cache outside the
-clone (`$XDG_CACHE_HOME/stockbrokerage/ferretdb-v1.24.2/ferretdb`), so every clone reuses it.
+clone (`$XDG_CACHE_HOME/stockbrokerage/ferretdb-v1.24.2-id-index/ferretdb`), so every clone
+reuses it.
 A file lock makes concurrent provisioners wait for one build; the binary is written under a
 temporary name and renamed, so a half-written binary is never seen.
 
@@ -9,6 +10,14 @@ Why not plain `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`: th
 zip lacks `build/version/version.txt` (upstream generates it with `task gen-version`), and
 such a binary panics at start-up ("Invalid build/version/version.txt file content"). So we
 download that exact module version, add the one-line version file, and `go build` it.
+
+One line of its source is changed first (ID_LOOKUP_FIX). The SQLite backend filters by
+`_id` with the expression `_ferretdb_sjson->'$._id'` but builds the unique `_id` index on
+`_ferretdb_sjson->"_id"`; SQLite uses an expression index only for the identical
+expression, so every look-up, update or delete by `_id` scanned the whole collection
+(docs/MONGODB.md has the figures). With the filter spelled as the index is, they are index
+seeks, as on MongoDB: same path, same results, only the plan changes. The cache directory
+carries the fix's name, so a binary built without it is never reused.
 """
 
 from __future__ import annotations
@@ -26,6 +35,13 @@ from pathlib import Path
 
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
+# (file, upstream line, our line): `_id` filters in the expression the `_id` index is built on.
+ID_LOOKUP_FIX = (
+    "internal/backends/sqlite/metadata/metadata.go",
+    "IDColumn = DefaultColumn + \"->'$._id'\"",
+    'IDColumn = DefaultColumn + `->"_id"`',
+)
+BUILD_NAME = f"ferretdb-{FERRETDB_VERSION}-id-index"
 # Well-known install location that is often missing from PATH in non-login shells.
 _GO_FALLBACKS = ("/usr/local/go/bin/go",)
 
@@ -44,7 +60,7 @@ class ProvisionError(RuntimeError):
 
 def cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "stockbrokerage" / f"ferretdb-{FERRETDB_VERSION}"
+    return Path(root) / "stockbrokerage" / BUILD_NAME
 
 
 def find_go() -> str | None:
@@ -106,6 +122,7 @@ def _build(go: str, binary: Path, say: Callable[[str], None]) -> None:
         shutil.copytree(module_dir, source)
         _make_writable(source)  # the Go module cache is read-only
         (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+        _apply_fix(source, *ID_LOOKUP_FIX)
         try:
             build = ["build", "-trimpath", "-buildvcs=false", "-o", str(partial), "./cmd/ferretdb"]
             _go(go, build, str(source), env, log_path)
@@ -141,6 +158,14 @@ def _go(go: str, args: list[str], cwd: str, env: dict[str, str], log_path: Path)
             f"(log {log_path}):\n{tail}\n{NO_MONGODB_HELP}"
         )
     return result.stdout
+
+
+def _apply_fix(source: Path, relative: str, upstream: str, ours: str) -> None:
+    path = source / relative
+    text = path.read_text()
+    if text.count(upstream) != 1:
+        raise ProvisionError(f"FerretDB source changed: {upstream!r} not found once in {relative}")
+    path.write_text(text.replace(upstream, ours))
 
 
 def _make_writable(root: Path) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -148,3 +148,21 @@ def test_replace_and_delete_by_id(db: Database[Doc]) -> None:
     assert gone.deleted_count == 3
     remaining = sorted(doc["_id"] for doc in db.orders.find())
     assert remaining == [*(f"o{i}" for i in range(4, 10)), "o99"]
+
+
+def test_a_filter_on_id_alone_is_an_index_seek(db: Database[Doc]) -> None:
+    """The hot paths look orders up, and delete them, by `{"_id": ...}` alone because that
+    is served from the `_id` index; on FerretDB only with the stack's one-line fix
+    (devstack/ferretdb.py), without which this plan is a SCAN of the whole table."""
+    db.orders.insert_many([{"_id": f"o{i}", "account": f"a{i % 3}"} for i in range(50)])
+    by_id = db.command("explain", {"find": "orders", "filter": {"_id": "o7"}})
+    by_in = db.command("explain", {"find": "orders", "filter": {"_id": {"$in": ["o7"]}}})
+    if "ferretdbVersion" in by_id.get("serverInfo", {}):
+        assert any("USING INDEX" in step for step in by_id["queryPlanner"]["Plan"]), by_id
+        assert any("SCAN" in step for step in by_in["queryPlanner"]["Plan"]), by_in
+    else:  # mongod: an _id equality is IDHACK / EXPRESS_IXSCAN, never a collection scan
+        assert "COLLSCAN" not in str(by_id["queryPlanner"]["winningPlan"]), by_id
+    assert db.orders.find_one({"_id": "o7"}) == {"_id": "o7", "account": "a1"}
+    result = db.orders.bulk_write([DeleteOne({"_id": f"o{i}"}) for i in range(0, 50, 2)])
+    assert result.deleted_count == 25
+    assert sorted(d["_id"] for d in db.orders.find()) == sorted(f"o{i}" for i in range(1, 50, 2))
