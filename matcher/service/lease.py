@@ -107,9 +107,10 @@ class Lease:
 
     def gated[T](self, write: Callable[[], T]) -> T:
         """One MongoDB write, started only while the lease holds, then given the time it
-        takes. For projection writes: on FerretDB a delete on a deep book scans for seconds,
-        longer than the lease has left, and a deadline would cancel it every time (FerretDB
-        honours it); the commit point and the progress document stay `fenced`."""
+        takes. For projection writes and journal pruning, which can outlast what the lease
+        has left (on FerretDB a prune scans the whole journal): a deadline would cut them
+        short (FerretDB honours it); the commit point and the progress document stay
+        `fenced`."""
         if self.remaining_ms() <= 0:
             raise LeaseLostError("the lease ran out before a write")
         return write()

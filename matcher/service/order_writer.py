@@ -6,16 +6,18 @@ collections:
   it ends, and never changed again.
 
 Why two: measured on FerretDB 1.24 / SQLite (docs/MONGODB.md), inserts cost the same at
-any collection size, but every update or delete - by `_id` too - scans the whole
-collection. Splitting keeps every scan to the live orders, whatever the history grows to;
-history only ever gets inserts. On MongoDB the same writes are index look-ups either way.
+any collection size and a filter of `_id` alone is an index seek, but any other filter
+scans the whole collection. Recovery reads the live orders by symbol: splitting keeps
+that scan to the live orders, whatever the history grows to; history only ever gets
+inserts. On MongoDB the same reads and writes are index look-ups either way.
 
-Live orders that changed are swapped (one delete_many `$in`, then inserts) rather than
-replaced one by one: one scan per round instead of one per order. A swap is not atomic:
-for a moment an order may be in neither collection (the API reads the Redis cache
-first), and a crash in between is repaired by recovery, which redoes the round from the
-journal (the progress document has not moved yet). An order that has just ended may
-likewise be in both for a moment; readers prefer `orders`.
+Live orders that changed are swapped (one `{"_id": id}` delete statement each, then
+inserts) rather than replaced: FerretDB deadlocks on an update command of 100 statements,
+while deletes by `_id` go 1,000 to a call (store.DELETE_CHUNK) and inserts cost the same
+at any size. A swap is not atomic: for a moment an order may be in neither collection (the
+API reads the Redis cache first), and a crash in between is repaired by recovery, which
+redoes the round from the journal (the progress document has not moved yet). An order
+that has just ended may likewise be in both for a moment; readers prefer `orders`.
 
 A redone round (`redo=True`) assumes nothing about what an earlier, cut-short attempt
 wrote: an order new in the round may already be in `open_orders`, so every live order is

@@ -4,10 +4,10 @@ The loop hands each batch over right after its journal insert (the commit point)
 on; this thread writes the projections in batch order and then moves the shard's progress
 document past them. When it falls behind it takes every waiting batch at once: an order
 touched by several of them is written once, in its last state, so the slower the store
-the more each write covers (group commit, one level up). Measured on FerretDB 1.24 /
-SQLite, every update or delete by `_id` scans the whole collection (docs/MONGODB.md), so
-one swap per round instead of one write per order is what keeps it usable at all; on
-MongoDB the same writes are index look-ups.
+the more each write covers (group commit, one level up). Its projection writes are
+inserts and deletes by `_id` alone: on FerretDB 1.24 / SQLite the only writes that
+neither scan a collection nor must come in small batches (docs/MONGODB.md); on MongoDB
+any write by `_id` would do.
 
 A crash loses nothing: batches not yet projected are still in the journal, newer than the
 progress document, and recovery projects them before the books are rebuilt.
@@ -39,9 +39,10 @@ Doc = dict[str, Any]
 # Bounds in commands, not batches: under light load a batch is one or two commands.
 MAX_BACKLOG = 50_000  # commands queued: bounds memory and what recovery may have to redo
 MAX_ROUND = 20_000  # commands merged into one round of writes
-# A round waits this long for more batches (or until MAX_ROUND commands wait): on
-# FerretDB every round scans `orders` once, so fewer, larger rounds cost far less CPU,
-# and that CPU is shared with the loop. It is also the usual lag of the projections.
+# A round waits this long for more batches (or until MAX_ROUND commands wait): fewer,
+# larger rounds write an order touched many times once and make fewer calls to MongoDB,
+# so they cost less CPU, and that CPU is shared with the loop. It is also the usual lag
+# of the projections.
 ROUND_DELAY_S = 1.0
 PROJECTOR_NICE = 10
 PRUNE_EVERY_S = 60.0  # between two deletions of old journal documents

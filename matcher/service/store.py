@@ -12,7 +12,8 @@ Every write here is idempotent or fenced, so recovery may repeat any of them:
   one. `sequence` and `changed_us` (the newest order change written, in µs) also tell the
   API which entries of the recent-writes index MongoDB does not have yet. Progress
   lives here rather than as a flag on each journal document: one small document to
-  update, where a flag would be an update of the (large, scanned on FerretDB) journal.
+  update, where finding the unflagged batches would be a query on a field of the large
+  journal, a scan of it on FerretDB.
   Every leadership stint first raises `epoch` (`take_over`) and moves progress only while
   the epoch is still its own, so a stale writer can never move it (backwards).
 """
@@ -75,8 +76,8 @@ class Databases:
 
     The journal lives in a database of its own (`<MONGODB_DB>_journal`) so that the commit
     point never queues behind projection writes: FerretDB/SQLite keeps one file, and one
-    write lock, per database, and its projection writes scan whole collections. On MongoDB
-    it costs nothing; the user needs readWrite on both databases.
+    write lock, per database, and a round of projection writes is up to thousands of
+    statements. On MongoDB it costs nothing; the user needs readWrite on both databases.
     """
 
     main: Database[Doc]  # open_orders, orders, trades, matcher_state, accounts, api_keys
