@@ -8,7 +8,8 @@ drain:  N commands are preloaded into the shard's stream, then the matcher is st
         and commit latency come from the matcher's own /metrics.
 steady: commands are enqueued at a fixed rate (default 1,000/s) and each one's latency is
         enqueue -> reply visible in Redis (polled every millisecond), what an API function
-        waiting for the reply sees.
+        waiting for the reply sees; `projected_after_last_reply_s` is how long after the
+        last reply MongoDB's orders and trades held every command.
 
 The stack comes from REDIS_URL / MONGODB_URI when set, else a throwaway one is started
 (FerretDB on SQLite unless a mongod is on PATH). Each run uses a fresh database.
@@ -74,6 +75,11 @@ class Matcher:
         health: dict[str, Any] = json.loads(self._get("/health"))
         return health
 
+    def wait_projected(self) -> None:
+        """Until the orders/trades projections have caught up with every committed batch."""
+        while (health := self.health())["projected_batch"] != health["last_batch"]:
+            time.sleep(0.001)
+
     def role(self) -> str:
         return str(self.health()["role"])
 
@@ -135,8 +141,7 @@ def drain(env: dict[str, str], log_dir: Path, commands: int, max_batch: int) -> 
         started = time.perf_counter()
         wait_for_reply(client, f"cmd-{commands}", timeout=1800)
         took = time.perf_counter() - started
-        while (health := matcher.health())["projected_batch"] != health["last_batch"]:
-            time.sleep(0.001)
+        matcher.wait_projected()
         projected = time.perf_counter() - started
 
         def commit(q: str) -> float:
@@ -173,7 +178,10 @@ def steady(
     latencies: list[float] = []
     done = threading.Event()
 
+    last_reply = 0.0
+
     def poll() -> None:
+        nonlocal last_reply
         poller = redis.Redis.from_url(env["REDIS_URL"])
         while not done.is_set() or sent:
             outstanding = list(sent)
@@ -183,6 +191,7 @@ def steady(
                 for command_id, value in zip(outstanding, values, strict=True):
                     if value is not None:
                         latencies.append((now - sent.pop(command_id)) * 1000)
+                        last_reply = now
             time.sleep(0.001)
 
     try:
@@ -211,11 +220,15 @@ def steady(
                 time.sleep(min(0.001, started + n / rate - now))
         done.set()
         poller.join(timeout=60)
+        achieved = total / (time.perf_counter() - started)
+        backlog = matcher.metric("sbs_matcher_projection_backlog")
+        matcher.wait_projected()
+        caught_up = time.perf_counter() - last_reply
         return {
             "mode": "steady",
             "rate_per_s": rate,
             "commands": total,
-            "achieved_rate_per_s": round(total / (time.perf_counter() - started)),
+            "achieved_rate_per_s": round(achieved),
             "p50_ms": round(percentile(latencies, 0.5), 2),
             "p99_ms": round(percentile(latencies, 0.99), 2),
             "max_ms": round(max(latencies, default=0.0), 2),
@@ -223,7 +236,9 @@ def steady(
             "commit_p99_ms": round(
                 matcher.metric("sbs_matcher_commit_seconds", quantile="0.99") * 1e3, 2
             ),
-            "projection_backlog_end": matcher.metric("sbs_matcher_projection_backlog"),
+            "projection_backlog_end": backlog,
+            # From the last reply until MongoDB's orders/trades hold every command.
+            "projected_after_last_reply_s": round(caught_up, 3),
             "stage_seconds": stage_seconds(matcher),
         }
     finally:
