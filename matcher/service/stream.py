@@ -193,6 +193,10 @@ class StreamReader:
                 raise
             if not entries:
                 self._caught_up_at = newest
+            elif len(entries) < count:
+                # That was all there was: next time wait for an entry after it instead of
+                # asking again first, one round trip a batch fewer while commands trickle.
+                self._caught_up_at = entries[-1].stream_id
         if entries:
             self.cursor = entries[-1].stream_id
         return entries
