@@ -32,7 +32,7 @@ from typing import Any
 from pymongo.database import Database
 
 from matcher.service import faults
-from matcher.service.store import Fence, delete_ids, insert_new
+from matcher.service.store import FULL_CHUNKS, Chunks, Fence, delete_ids, insert_new
 
 log = logging.getLogger("matcher")
 Doc = dict[str, Any]
@@ -43,14 +43,21 @@ class OrderWriter:
         self._open = db.open_orders
         self._history = db.orders
 
-    def write(self, docs: list[Doc], new_ids: set[str], fence: Fence, redo: bool) -> None:
+    def write(
+        self,
+        docs: list[Doc],
+        new_ids: set[str],
+        fence: Fence,
+        redo: bool,
+        chunks: Chunks = FULL_CHUNKS,
+    ) -> None:
         """Each driver call is fenced; each write is followed by its fault point."""
         ended = [d for d in docs if not d["order_alive"]]
         live = [d for d in docs if d["order_alive"]]
         if redo:
             new_ids = set()
         # History first: a crash after it leaves the order in both, never in neither.
-        existed = insert_new(self._history, ended, fence)
+        existed = insert_new(self._history, ended, fence, chunks.inserts)
         faults.at("projection.history")
         if existed and not redo:
             # An ended order is written once; a second final state means an order id was
@@ -58,11 +65,11 @@ class OrderWriter:
             log.error("orders already ended, kept as they were: %s", [d["_id"] for d in existed])
         changed = [d for d in live if d["_id"] not in new_ids]
         fresh = [d for d in live if d["_id"] in new_ids]
-        changed += insert_new(self._open, fresh, fence)
+        changed += insert_new(self._open, fresh, fence, chunks.inserts)
         faults.at("projection.open_new")
         stale = [d["_id"] for d in ended if redo or d["_id"] not in new_ids]
         stale += [d["_id"] for d in changed]
-        delete_ids(self._open, stale, fence)
+        delete_ids(self._open, stale, fence, chunks.deletes)
         faults.at("projection.open_delete")
-        insert_new(self._open, changed, fence)
+        insert_new(self._open, changed, fence, chunks.inserts)
         faults.at("projection.open_insert")

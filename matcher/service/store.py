@@ -195,11 +195,25 @@ def prune_journal(
 INSERT_CHUNK = 500
 
 
-def insert_new(collection: Collection[Doc], docs: list[Doc], fence: Fence = UNFENCED) -> list[Doc]:
-    """insert_many in chunks; returns the documents whose _id already existed (a redo)."""
+@dataclass(frozen=True, slots=True)
+class Chunks:
+    """Documents (inserts) and statements (deletes) per driver call."""
+
+    inserts: int = INSERT_CHUNK
+    deletes: int = DELETE_CHUNK
+
+
+FULL_CHUNKS = Chunks()
+
+
+def insert_new(
+    collection: Collection[Doc], docs: list[Doc], fence: Fence = UNFENCED, size: int = INSERT_CHUNK
+) -> list[Doc]:
+    """insert_many in chunks of `size`; returns the documents whose _id already existed
+    (a redo)."""
     existed: list[Doc] = []
-    for start in range(0, len(docs), INSERT_CHUNK):
-        chunk = docs[start : start + INSERT_CHUNK]
+    for start in range(0, len(docs), size):
+        chunk = docs[start : start + size]
         try:
             fence(partial(collection.insert_many, chunk, ordered=False))
         except BulkWriteError as exc:
@@ -210,18 +224,22 @@ def insert_new(collection: Collection[Doc], docs: list[Doc], fence: Fence = UNFE
     return existed
 
 
-def delete_ids(collection: Collection[Doc], ids: list[str], fence: Fence = UNFENCED) -> None:
+def delete_ids(
+    collection: Collection[Doc], ids: list[str], fence: Fence = UNFENCED, size: int = DELETE_CHUNK
+) -> None:
     """One `{"_id": id}` delete statement per id, not one `$in`: the local FerretDB serves
     exactly that filter from the `_id` index (devstack/ferretdb.py), and scans the whole
     collection for any other. On MongoDB both are index seeks."""
-    for start in range(0, len(ids), DELETE_CHUNK):
-        chunk = [DeleteOne({"_id": i}) for i in ids[start : start + DELETE_CHUNK]]
+    for start in range(0, len(ids), size):
+        chunk = [DeleteOne({"_id": i}) for i in ids[start : start + size]]
         fence(partial(collection.bulk_write, chunk, ordered=False))
 
 
-def insert_trades(db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED) -> None:
+def insert_trades(
+    db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED, chunks: Chunks = FULL_CHUNKS
+) -> None:
     # A trade already there on a redo has the same _id and the same content: skip it.
-    insert_new(db.trades, trades, fence)
+    insert_new(db.trades, trades, fence, chunks.inserts)
 
 
 def take_over(db: Database[Doc], shard: int, fence: Fence = UNFENCED) -> int:
