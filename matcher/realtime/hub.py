@@ -62,7 +62,7 @@ MAX_ROUND_EVENTS = 5_000  # events of one outbox round: one Redis pipeline
 # After the first batch of a quiet spell the sender waits this long for more: under a
 # trickle the matcher commits a batch every millisecond or two, and a pipeline for each
 # took a sixth of its GIL (py-spy at 1,000 commands/s). Rounds of a few batches cut the
-# steady p99 at 5,000/s from 53-67 to 46-48 ms (docs/BENCHMARKS.md); market data leaves
+# steady p99 at 1,000/s from 15-17 to 13-14 ms (docs/BENCHMARKS.md); market data leaves
 # at most this much later.
 SEND_LINGER_S = 0.002
 PUBLISH_CHUNK = 500  # events of one Redis message (~150 kB: far below pub/sub buffer limits)
