@@ -13,7 +13,7 @@ inserts. On MongoDB the same reads and writes are index look-ups either way.
 
 Live orders that changed are swapped (one `{"_id": id}` delete statement each, then
 inserts) rather than replaced: FerretDB deadlocks on an update command of 100 statements,
-while deletes by `_id` go 1,000 to a call (store.DELETE_CHUNK) and inserts cost the same
+while deletes by `_id` go up to 1,000 to a call (store.DELETE_CHUNK) and inserts cost the same
 at any size. A swap is not atomic: for a moment an order may be in neither collection (the
 API reads the Redis cache first), and a crash in between is repaired by recovery, which
 redoes the round from the journal (the progress document has not moved yet). An order
