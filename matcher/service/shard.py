@@ -269,7 +269,7 @@ class ShardService:
         result = state.apply(entries, timestamp, frozenset(self.refuse))
         batch = JournalBatch.of(self.shard, progress.last_batch + 1, result)
         journal, parts = batch.documents(token, timestamp)
-        size = JournalBatch.payload_bytes(journal, parts)
+        size = JournalBatch.payload_bytes(journal)
         if size > self.options.max_commit_bytes:
             raise UncommittableError(batch.stream_ids, f"journal payload of {size} bytes")
         apply_ms = (time.perf_counter() - started) * 1000

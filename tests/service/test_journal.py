@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+
+import orjson
 import pytest
 
 from bench.command_stream import CommandSource
@@ -63,14 +66,30 @@ def batches_of(commands: int, per_batch: int) -> list[JournalBatch]:
 
 def test_journal_document_round_trip() -> None:
     """Replies are stored by reference to the batch's order documents where they can be;
-    reading the document back must give every reply exactly as it was sent."""
-    for batch in batches_of(3000, 500):
+    reading the document back must give every reply exactly as it was sent, from a
+    compressed payload (a large batch) and a plain one (a small batch) alike."""
+    encodings = set()
+    for batch in [*batches_of(3000, 500), *batches_of(20, 2)]:
         doc, parts = batch.documents("writer", NOW)
         assert parts == []
+        encodings.add(doc["encoding"])
         back = JournalBatch.from_document(doc)
         assert back.replies == batch.replies
         assert back.remembered == batch.remembered and back.remembered
         assert back == batch
+    assert encodings == {journal.COMPRESSED, journal.PLAIN}
+
+
+def test_a_journal_written_before_compression_reads_back() -> None:
+    """Journals of the text format (one JSON text field per payload part, no `encoding`)
+    are read as they were written: recovery after an upgrade meets them."""
+    for batch in batches_of(1000, 500):
+        doc, _ = batch.documents("writer", NOW)
+        assert doc["encoding"] == journal.COMPRESSED
+        payload = orjson.loads(zlib.decompress(doc.pop("payload")))
+        del doc["encoding"], doc["payload_bytes"]
+        old = doc | {name: orjson.dumps(value).decode() for name, value in payload.items()}
+        assert JournalBatch.from_document(old) == batch
 
 
 def test_a_large_batch_is_written_in_parts(
@@ -79,12 +98,13 @@ def test_a_large_batch_is_written_in_parts(
     """Above INLINE_BYTES the payload goes to parts; the batch document, inserted last,
     names them, and recovery reads the batch back whole."""
     monkeypatch.setattr(journal, "INLINE_BYTES", 10_000)
-    monkeypatch.setattr(journal, "PART_BYTES", 64_000)
+    monkeypatch.setattr(journal, "PART_BYTES", 16_000)
     (batch,) = batches_of(2000, 2000)
     doc, parts = batch.documents("writer", NOW)
     assert len(parts) > 2 and len(doc["parts"]) == len(parts)
-    assert "orders" not in doc
-    assert JournalBatch.payload_bytes(doc, parts) > 64_000 * 2
+    assert "payload" not in doc
+    stored = sum(len(part["data"]) for part in parts)
+    assert 16_000 * 2 < stored < JournalBatch.payload_bytes(doc) / 4  # compressed
 
     dbs = store.connect(service_env.mongodb_uri, service_env.db_name)
     store.ensure_indexes(dbs)

@@ -73,7 +73,7 @@ def payload_sizes(batches: list[list[str]]) -> list[int]:
             entry += 1
             entries.append(Entry(f"{entry}-0", raw))
         batch = JournalBatch.of(0, number, state.apply(entries, NOW))
-        sizes.append(JournalBatch.payload_bytes(*batch.documents("writer", NOW)))
+        sizes.append(JournalBatch.payload_bytes(batch.documents("writer", NOW)[0]))
     return sizes
 
 
@@ -97,7 +97,7 @@ def started() -> Iterator[list[MatcherProcess]]:
 
 # --------------------------------------------------------------- one huge sweep
 
-# 25,000 resting orders make a journal payload of about three 8 MB parts; the long fault
+# 25,000 resting orders make a journal payload of a few 1 MB parts (compressed); the long fault
 # mode (SBS_LONG_FAULTS=1, as tests/service/test_crash.py) sweeps 50,000, which takes
 # minutes on FerretDB.
 SWEPT = 50_000 if os.environ.get("SBS_LONG_FAULTS") == "1" else 25_000
