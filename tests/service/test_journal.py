@@ -103,8 +103,8 @@ def test_a_large_batch_is_written_in_parts(
     doc, parts = batch.documents("writer", NOW)
     assert len(parts) > 2 and len(doc["parts"]) == len(parts)
     assert "payload" not in doc
-    stored = sum(len(part["data"]) for part in parts)
-    assert 16_000 * 2 < stored < JournalBatch.payload_bytes(doc) / 4  # compressed
+    written = sum(len(part["data"]) for part in parts)
+    assert 16_000 * 2 < written < JournalBatch.payload_bytes(doc) / 4  # compressed
 
     dbs = store.connect(service_env.mongodb_uri, service_env.db_name)
     store.ensure_indexes(dbs)
