@@ -28,6 +28,8 @@ class BatchResult:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # last state wins
     trades: list[dict[str, Any]] = field(default_factory=list)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)  # command_id -> reply
+    # The same replies as JSON, encoded once for the dedupe memory and the reply keys alike.
+    encoded_replies: dict[str, bytes] = field(default_factory=dict)
     new_orders: set[str] = field(default_factory=set)  # first seen in this batch
     depth: dict[str, dict[str, Any]] = field(default_factory=dict)  # symbol -> snapshot
     remembered: list[Remembered] = field(default_factory=list)  # for the dedupe memory

@@ -66,6 +66,9 @@ class JournalBatch:
     dedupe_floor: int = -1
     received_newest: int = 0
     committed_at: float = field(default_factory=time.monotonic, compare=False)
+    # The replies as JSON, encoded once by the dedupe memory for the reply keys too (not
+    # journalled: a batch read back from the journal encodes its replies again).
+    encoded_replies: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
     # Each order's public object (what clients see), built once for the journal's replies
     # and the Redis order cache alike.
     public_orders: dict[str, Doc] = field(init=False, compare=False, repr=False)
@@ -94,6 +97,7 @@ class JournalBatch:
             remembered=result.remembered,
             dedupe_floor=result.dedupe_floor,
             received_newest=result.received_newest,
+            encoded_replies=result.encoded_replies,
         )
 
     def documents(self, writer: str, timestamp: int) -> tuple[Doc, list[Doc]]:

@@ -67,28 +67,30 @@ class DedupeMemory:
     def is_stale(self, received_at: int) -> bool:
         return received_at <= self.floor
 
-    def reply(self, command_id: str) -> dict[str, Any] | None:
-        item = self._items.get(command_id)
-        if item is None:
-            return None
-        reply: dict[str, Any] = orjson.loads(item[2])
-        return reply
-
     def knows_order(self, order_id: str) -> bool:
         return order_id in self._orders
 
+    def encoded_reply(self, command_id: str) -> bytes | None:
+        """The first reply as JSON, exactly as remembered (what the reply key gets)."""
+        item = self._items.get(command_id)
+        return None if item is None else item[2]
+
     def remember(
         self, entry: Remembered, reply: dict[str, Any], now_ms: int, evict: bool = True
-    ) -> None:
-        if entry.command_id in self._items:
-            return  # the first result is the one every retry gets
+    ) -> bytes:
+        """Remember the command's first reply; returns that reply as JSON."""
+        known = self._items.get(entry.command_id)
+        if known is not None:
+            return known[2]  # the first result is the one every retry gets
         self.newest = max(self.newest, min(entry.received_at, now_ms))
-        self._items[entry.command_id] = (entry.received_at, entry.order_id, orjson.dumps(reply))
+        encoded = orjson.dumps(reply)
+        self._items[entry.command_id] = (entry.received_at, entry.order_id, encoded)
         heapq.heappush(self._by_received, (entry.received_at, entry.command_id))
         if entry.order_id is not None:
             self._orders[entry.order_id] = entry.command_id
         if evict:
             self.evict()
+        return encoded
 
     def evict(self) -> None:
         items, heap = self._items, self._by_received

@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any, cast
 
+import orjson
 from pydantic import ValidationError
 
 from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand, parse_command
@@ -116,17 +117,19 @@ class ShardState:
         except ValidationError as exc:
             return _invalid_command(raw, exc)
         memory = self.memory
-        first = memory.reply(cmd.command_id)
+        first = memory.encoded_reply(cmd.command_id)
         if first is not None:
             result.duplicates += 1
-            return first  # a retried command gets the first result, never a second effect
+            result.encoded_replies[cmd.command_id] = first
+            # A retried command gets the first result, never a second effect.
+            return cast(dict[str, Any], orjson.loads(first))
         if memory.is_stale(cmd.received_at):
             return _rejected(cmd, ErrorCode.STALE_COMMAND)
         created = len(result.new_orders)
         reply = self._execute(cmd, ts, result, touched, symbols, too_large)
         order_id = cmd.order_id if len(result.new_orders) > created else None
         remembered = Remembered(cmd.command_id, cmd.received_at, order_id)
-        memory.remember(remembered, reply, ts // 1_000_000)
+        result.encoded_replies[cmd.command_id] = memory.remember(remembered, reply, ts // 1_000_000)
         result.remembered.append(remembered)
         return reply
 

@@ -132,7 +132,11 @@ def publish_arguments(batch: JournalBatch) -> tuple[list[str], list[str | int | 
     # The order cache holds the public object plus `account` (the API checks ownership).
     cached = [(keys.order(i), _json(order)) for i, order in batch.public_orders.items()]
     cached += [(keys.depth(symbol), _json(snapshot)) for symbol, snapshot in batch.depth.items()]
-    replies = [(keys.reply(command_id), _json(r)) for command_id, r in batch.replies.items()]
+    encoded = batch.encoded_replies
+    replies = [
+        (keys.reply(command_id), encoded.get(command_id) or _json(reply))
+        for command_id, reply in batch.replies.items()
+    ]
     return script_arguments(
         cached, replies, batch.stream_ids, batch.last_stream_id, recent_writes(batch)
     )

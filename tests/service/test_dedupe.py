@@ -111,11 +111,11 @@ def test_floor_refuses_what_the_memory_let_go_of() -> None:
     # c0 went by count: anything received at or before it may be its late retry.
     assert memory.floor == 100
     assert memory.is_stale(100) and not memory.is_stale(101)
-    assert memory.reply("c0") is None and memory.reply("c1") == {"n": 1}
+    assert memory.encoded_reply("c0") is None and memory.encoded_reply("c1") == b'{"n":1}'
     assert not memory.knows_order("o0") and memory.knows_order("o2")
     # Time: a command 1000 ms newer than the rest pushes the floor to newest - window.
     memory.remember(Remembered("c3", 1200, None), {"n": 3}, now_ms=5000)
-    assert memory.floor == 200 and memory.reply("c2") is None
+    assert memory.floor == 200 and memory.encoded_reply("c2") is None
     # A received_at from a clock far ahead cannot move `newest` past the batch's clock.
     memory.remember(Remembered("c4", 10**12, None), {"n": 4}, now_ms=5000)
     assert memory.newest == 5000

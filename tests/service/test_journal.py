@@ -8,12 +8,14 @@ import orjson
 import pytest
 
 from bench.command_stream import CommandSource
+from lib import keys
 from lib.commands import dump_command
 from lib.config import load_settings
 from matcher.service import journal, store
 from matcher.service.batch import Entry
 from matcher.service.journal import JournalBatch
 from matcher.service.recovery import new_state
+from matcher.service.stream import publish_arguments
 from tests.service.harness import SYMBOLS, ServiceEnv
 
 NOW = 1_795_000_000 * 10**9
@@ -113,3 +115,23 @@ def test_a_large_batch_is_written_in_parts(
     ((stored, data),) = store.recent_journal(dbs, 0, 0, -1)
     assert data is not None
     assert JournalBatch.from_document(stored, data) == batch
+
+
+def test_each_reply_key_gets_the_reply_the_dedupe_memory_keeps() -> None:
+    """A reply is encoded once, by the dedupe memory, and the same bytes go to its reply
+    key; a batch read back from the journal encodes its replies again, to the same JSON.
+    Retries inside the batch get the first reply's bytes."""
+    state = new_state(0, {s.symbol: s for s in load_settings({"SBS_SYMBOLS": SYMBOLS}).symbols})
+    raws = [dump_command(c) for c in CommandSource(seed=5).take(300)]
+    entries = [Entry(f"{n + 1}-0", raw) for n, raw in enumerate(raws + raws[:50])]
+    result = state.apply(entries, NOW)
+    assert result.duplicates == 50
+    batch = JournalBatch.of(0, 1, result)
+    back = JournalBatch.from_document(batch.documents("writer", NOW)[0])
+    assert back.encoded_replies == {}
+    for each in (batch, back):
+        keys_, args = publish_arguments(each)
+        sent = dict(zip(keys_, args[6 + len(each.stream_ids) :], strict=False))
+        for command_id, reply in result.replies.items():
+            assert orjson.loads(sent[keys.reply(command_id)]) == reply
+            assert sent[keys.reply(command_id)] == state.memory.encoded_reply(command_id)
