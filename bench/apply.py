@@ -11,10 +11,9 @@ mix work with waiting. This harness runs the same code on the same command mix
 - `publish`: encoding what the Redis script call sends (order and depth caches, replies,
   recent-writes index), without sending it.
 
-The process tunes malloc as the matcher does (matcher/service/allocator.py) unless
-`--default-malloc`. One JSON line: `{"commands", "batch", "us_per_command": {stage: µs},
-"total_us", "malloc", "calibration_msgs_per_s"}`, the best of `--repeat` runs per stage,
-measured with the process's CPU clock.
+One JSON line: `{"commands", "batch", "us_per_command": {stage: µs}, "total_us",
+"calibration_msgs_per_s"}`, the best of `--repeat` runs per stage, measured with the
+process's CPU clock.
 
     python -m bench.apply --json
 """
@@ -34,7 +33,6 @@ from bench.calibration import calibration_msgs_per_s
 from bench.command_stream import CommandSource
 from lib.commands import dump_command
 from lib.config import SymbolSpec, load_settings
-from matcher.service.allocator import keep_freed_memory
 from matcher.service.batch import BatchResult, Entry
 from matcher.service.journal import JournalBatch
 from matcher.service.recovery import new_state
@@ -98,21 +96,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="commands per batch")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-calibration", action="store_true")
-    parser.add_argument(
-        "--default-malloc",
-        action="store_true",
-        help="leave glibc's malloc as it is (the matcher keeps freed memory)",
-    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    kept = not args.default_malloc and keep_freed_memory()
     stages = measure(args.commands, args.batch, args.repeat)
     result: dict[str, Any] = {
         "commands": args.commands,
         "batch": args.batch,
         "us_per_command": stages,
         "total_us": round(sum(stages.values()), 2),
-        "malloc": "keeps freed memory" if kept else "default",
         "calibration_msgs_per_s": None if args.no_calibration else calibration_msgs_per_s(),
     }
     print(json.dumps(result) if args.json else result)

@@ -133,5 +133,6 @@ def test_each_reply_key_gets_the_reply_the_dedupe_memory_keeps() -> None:
         keys_, args = publish_arguments(each)
         sent = dict(zip(keys_, args[6 + len(each.stream_ids) :], strict=False))
         for command_id, reply in result.replies.items():
-            assert orjson.loads(sent[keys.reply(command_id)]) == reply
-            assert sent[keys.reply(command_id)] == state.memory.encoded_reply(command_id)
+            value = sent[keys.reply(command_id)]
+            assert isinstance(value, bytes) and orjson.loads(value) == reply
+            assert value == state.memory.encoded_reply(command_id)
