@@ -11,8 +11,8 @@ stored; its insert took 13 ms as JSON text, 5.5 ms compressed, the 1.8 ms of com
 included; docs/BENCHMARKS.md).
 
 A batch whose stored payload would not fit one document comfortably (MongoDB's limit is
-16 MB; one market order sweeping 20,000 resting orders gets near 1 MB) is written as
-parts first, in `journal_parts`, then the batch document that names them: that last
+16 MB; one market order sweeping tens of thousands of resting orders passes 1 MB) is
+written as parts first, in `journal_parts`, then the batch document that names them: that last
 insert is still the one atomic commit point, and parts without a batch document are
 ignored and pruned.
 """
