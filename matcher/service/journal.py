@@ -11,8 +11,8 @@ stored; its insert took 13 ms as JSON text, 5.5 ms compressed, the 1.8 ms of com
 included; docs/BENCHMARKS.md).
 
 A batch whose stored payload would not fit one document comfortably (MongoDB's limit is
-16 MB; one market order sweeping tens of thousands of resting orders passes 1 MB) is
-written as parts first, in `journal_parts`, then the batch document that names them: that last
+16 MB; one market order sweeping 25,000 resting orders stores 0.9 MB) is written as parts
+first, in `journal_parts`, then the batch document that names them: that last
 insert is still the one atomic commit point, and parts without a batch document are
 ignored and pruned.
 """
@@ -33,8 +33,8 @@ from matcher.service.memory import Remembered
 from matcher.service.store import journal_id
 
 Doc = dict[str, Any]
-INLINE_BYTES = 1024 * 1024  # a compressed payload up to this size stays in the batch document
-PART_BYTES = 1024 * 1024  # larger ones go to parts of this size
+INLINE_BYTES = 512 * 1024  # a stored payload up to this size stays in the batch document
+PART_BYTES = 512 * 1024  # larger ones go to parts of this size
 # The batch document's `encoding`: how its payload is stored.
 COMPRESSED, PLAIN = "zlib-json", "json"
 COMPRESSION_LEVEL = 1  # level 6 makes it 30 % smaller in 2.7 times the time

@@ -97,9 +97,9 @@ def started() -> Iterator[list[MatcherProcess]]:
 
 # --------------------------------------------------------------- one huge sweep
 
-# 25,000 resting orders make a journal payload of a few 1 MB parts (compressed); the long fault
-# mode (SBS_LONG_FAULTS=1, as tests/service/test_crash.py) sweeps 50,000, which takes
-# minutes on FerretDB.
+# Sweeping 25,000 resting orders makes a journal payload of 0.9 MB compressed: two 512 kB
+# parts. The long fault mode (SBS_LONG_FAULTS=1, as tests/service/test_crash.py) sweeps
+# 50,000, which takes minutes on FerretDB.
 SWEPT = 50_000 if os.environ.get("SBS_LONG_FAULTS") == "1" else 25_000
 
 
