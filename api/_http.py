@@ -19,7 +19,8 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from lib import accounts, order_flow
+from lib import accounts
+from lib.admission import rate_limited
 from lib.backends import Backends, UnavailableError, backends, reaching
 from lib.config import ConfigError
 from lib.errors import ErrorCode
@@ -120,7 +121,7 @@ def refused_with_token(who: Caller, refusal: Outcome) -> Outcome:
     """`refusal`, or 429 if the caller's token (still to be taken) is not there."""
     if who.rate_key_id is None:
         return refusal
-    return order_flow.rate_limited(who.b, who.rate_key_id) or refusal
+    return rate_limited(who.b, who.rate_key_id) or refusal
 
 
 def query_args() -> dict[str, str] | Outcome:
@@ -147,7 +148,7 @@ def authenticate(b: Backends, rate_limited_later: bool = False) -> tuple[str, st
     key_id = accounts.key_id_of(presented)
     assert key_id is not None  # authenticate() accepted its format
     if not rate_limited_later:
-        refused = order_flow.rate_limited(b, key_id)
+        refused = rate_limited(b, key_id)
         if refused is not None:
             return refused
     return account, key_id

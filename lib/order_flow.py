@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from lib import client_order_ids, idempotency, keys, queue, ratelimit
+from lib.admission import rate_limited, rate_refusal
 from lib.backends import Backends, Doc, reaching
 from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand
 from lib.errors import ErrorCode
@@ -65,19 +66,6 @@ def place(
     command = _stamped(request, account, None)
     request_fingerprint = idempotency.fingerprint("place", None, request.model_dump())
     return _submit(b, account, command, idempotency_key, request_fingerprint, None, admission)
-
-
-def rate_limited(b: Backends, key_id: str) -> Outcome | None:
-    """Take one token from the key's bucket: None, or the 429 to answer."""
-    with reaching("redis"):
-        decision = ratelimit.allow(b.redis, key_id, b.settings.rate_per_s, b.settings.rate_burst)
-    return None if decision.allowed else _rate_refusal(decision)
-
-
-def _rate_refusal(decision: ratelimit.Decision) -> Outcome:
-    return Outcome.error(
-        ApiError.of(ErrorCode.RATE_LIMITED), headers={"Retry-After": str(decision.retry_after_s)}
-    )
 
 
 def modify(
@@ -207,7 +195,7 @@ def _submit(
             else:
                 entered = queue.enqueue_place(redis, command, shards, placeholder, admission)
                 if isinstance(entered, ratelimit.Decision):
-                    return _rate_refusal(entered)
+                    return rate_refusal(entered)
             reply = queue.wait_reply(redis, command.command_id, b.settings.reply_timeout_ms)
     return _answer(command, reply)
 
