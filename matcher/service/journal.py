@@ -163,18 +163,7 @@ class JournalBatch:
     @classmethod
     def from_document(cls, doc: Doc, parts: list[bytes] | None = None) -> JournalBatch:
         """Read a batch document back; `parts`: the data of its parts, in order."""
-        if "parts" in doc or "payload" in doc:
-            if "payload" in doc:
-                blob = bytes(doc["payload"])
-            elif parts is None or len(parts) != len(doc["parts"]):
-                raise ValueError(f"journal batch {doc['_id']}: parts missing")
-            else:
-                blob = b"".join(parts)
-            if doc.get("encoding") == COMPRESSED:
-                blob = zlib.decompress(blob)
-            payload = orjson.loads(blob)
-        else:  # written before the `encoding` field: one JSON text field each
-            payload = {name: orjson.loads(doc[name]) for name in TEXT_FIELDS if name in doc}
+        payload = _stored_payload(doc, parts)
         batch = cls(
             shard=int(doc["shard"]),
             batch=int(doc["batch"]),
@@ -194,3 +183,19 @@ class JournalBatch:
             if reply.get("order") == SAME_ORDER:
                 reply["order"] = batch.public_orders[reply["order_id"]]
         return batch
+
+
+def _stored_payload(doc: Doc, parts: list[bytes] | None) -> Doc:
+    """The payload of a batch document, wherever and however it was stored."""
+    if "payload" in doc:
+        blob = bytes(doc["payload"])
+    elif "parts" in doc:
+        if parts is None or len(parts) != len(doc["parts"]):
+            raise ValueError(f"journal batch {doc['_id']}: parts missing")
+        blob = b"".join(parts)
+    else:  # written before the `encoding` field: one JSON text field each
+        return {name: orjson.loads(doc[name]) for name in TEXT_FIELDS if name in doc}
+    if doc.get("encoding") == COMPRESSED:
+        blob = zlib.decompress(blob)
+    payload: Doc = orjson.loads(blob)
+    return payload

@@ -94,7 +94,7 @@ class ProjectionRound:
         chunks: store.Chunks = store.FULL_CHUNKS,
     ) -> None:
         """Idempotent: recovery writes a round cut short by a crash again, as a redo."""
-        store.insert_trades(db, self.trades, fence, chunks)
+        store.insert_trades(db, self.trades, fence, chunks.inserts)
         faults.at("projection.trades")
         orders.write(self.orders, self.new_orders, fence, self.redo, chunks)
 

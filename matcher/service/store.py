@@ -249,10 +249,10 @@ def delete_ids(
 
 
 def insert_trades(
-    db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED, chunks: Chunks = FULL_CHUNKS
+    db: Database[Doc], trades: list[Doc], fence: Fence = UNFENCED, size: int = INSERT_CHUNK
 ) -> None:
     # A trade already there on a redo has the same _id and the same content: skip it.
-    insert_new(db.trades, trades, fence, chunks.inserts)
+    insert_new(db.trades, trades, fence, size)
 
 
 def take_over(db: Database[Doc], shard: int, fence: Fence = UNFENCED) -> int:

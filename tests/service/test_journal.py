@@ -131,6 +131,7 @@ def test_each_reply_key_gets_the_reply_the_dedupe_memory_keeps() -> None:
     assert back.encoded_replies == {}
     for each in (batch, back):
         keys_, args = publish_arguments(each)
+        # script_arguments: six counts and settings, the acks, then one value per key.
         sent = dict(zip(keys_, args[6 + len(each.stream_ids) :], strict=False))
         for command_id, reply in result.replies.items():
             value = sent[keys.reply(command_id)]
