@@ -12,8 +12,10 @@ mix work with waiting. This harness runs the same code on the same command mix
   recent-writes index), without sending it.
 
 One JSON line: `{"commands", "batch", "us_per_command": {stage: µs}, "total_us",
-"calibration_msgs_per_s"}`, the best of `--repeat` runs per stage, measured with the
-process's CPU clock.
+"calibration_msgs_per_s", "drain_ceiling_ratio"}`, the best of `--repeat` runs per stage,
+measured with the process's CPU clock. `drain_ceiling_ratio` is 1 / `total_us` as a
+multiple of calibration: the fastest drain the matcher's own CPU allows, before any
+server, client library or thread takes its share.
 
     python -m bench.apply --json
 """
@@ -99,12 +101,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     stages = measure(args.commands, args.batch, args.repeat)
+    total = sum(stages.values())
+    calibration = None if args.no_calibration else calibration_msgs_per_s()
     result: dict[str, Any] = {
         "commands": args.commands,
         "batch": args.batch,
         "us_per_command": stages,
-        "total_us": round(sum(stages.values()), 2),
-        "calibration_msgs_per_s": None if args.no_calibration else calibration_msgs_per_s(),
+        "total_us": round(total, 2),
+        "calibration_msgs_per_s": calibration,
+        # The drain this CPU alone allows, if Redis, MongoDB and the other threads cost
+        # the loop nothing: beside bench.matcher's drain target (0.02 x calibration).
+        "drain_ceiling_ratio": None if calibration is None else round(1e6 / total / calibration, 4),
     }
     print(json.dumps(result) if args.json else result)
 

@@ -18,8 +18,11 @@ Throughput is the best of `--repeat` runs (each on a fresh engine with the prelo
 latency is a second pass with a clock around every message. Every line carries
 `calibration_msgs_per_s` (../shared/calibrate.py, run once at the start) and
 `ratio_to_calibration`; service lines the issue-11 target (0.35 x calibration on
-`normal`, 0.25 x on the others). `resting_1m` is the memory of 1,000,000 resting orders
-(target: 350 MB of process RSS).
+`normal`, 0.25 x on the others). Service lines also carry `decode_only_per_s` (the
+messages decoded to dicts by orjson alone) and, when both modes ran, `ceiling_ratio`:
+decoding plus the prebuilt core, the most a service could reach whose parsing,
+validation and conversion together cost no more than that decode. `resting_1m` is the
+memory of 1,000,000 resting orders (target: 350 MB of process RSS).
 
     python -m bench.engine --json                      # both modes, every workload
     python -m bench.engine --json --mode service --messages 100000 normal
@@ -39,6 +42,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from bench.calibration import calibration_msgs_per_s
 from bench.workloads import (
@@ -163,7 +168,24 @@ def run_service(preload: list[Command], raws: list[str], repeat: int) -> Result:
     runs = [service_throughput(preload, raws) for _ in range(repeat)]
     latencies = service_latencies(preload, raws)
     elapsed, result = min(runs, key=lambda run: run[0])
-    return {"elapsed": elapsed, "latencies": latencies, "gc": "on, preload frozen", **result}
+    decode = len(raws) / min(decode_seconds(raws) for _ in range(repeat))
+    return {
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "gc": "on, preload frozen",
+        "decode_only_per_s": round(decode),
+        **result,
+    }
+
+
+def decode_seconds(raws: list[str]) -> float:
+    """The floor under any parser of these messages: JSON to dicts with orjson (the
+    fastest decoder on PyPI), no validation, no command built."""
+    loads = orjson.loads
+    t0 = time.perf_counter()
+    for raw in raws:
+        loads(raw)
+    return time.perf_counter() - t0
 
 
 def service_throughput(preload: list[Command], raws: list[str]) -> tuple[float, Result]:
@@ -231,7 +253,17 @@ def run(
                 "repeat": repeat,
             }
         )
+    if len(lines) == 2:
+        lines[1]["ceiling_ratio"] = ceiling_ratio(lines[0], lines[1], calibration)
     return lines
+
+
+def ceiling_ratio(core: Result, service: Result, calibration: int) -> float:
+    """What a service could reach if parsing cost no more than decoding the JSON and
+    validating and converting cost nothing: decode, then the core as prebuilt. Beside the
+    target, it says whether any Python-level parser could meet it on this machine."""
+    per_message = 1 / float(service["decode_only_per_s"]) + 1 / float(core["messages_per_s"])
+    return round(1 / per_message / calibration, 3)
 
 
 def resting_million(calibration: int, count: int = 1_000_000) -> Result:

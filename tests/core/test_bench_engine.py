@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.engine import service_pipeline
+from bench.engine import ceiling_ratio, run, service_pipeline
 from bench.workloads import (
     CANCEL,
     MARKETABLE,
@@ -171,3 +171,17 @@ def test_service_mode_builds_the_prebuilt_commands_and_events(name: str) -> None
         assert command == stream.timed[n]
         assert engine.execute(command, base + n) == prebuilt[n]
     assert sum(len(e) for e in prebuilt) > len(prebuilt)  # it did match, not only rest
+
+
+def test_both_modes_replay_one_stream_and_the_service_line_carries_its_ceiling() -> None:
+    calibration = 1_000_000
+    core, service = run("normal", ["core_prebuilt", "service"], 2_000, 5, 1, calibration)
+    assert (core["mode"], service["mode"]) == ("core_prebuilt", "service")
+    for key in ("events", "resting_orders", "levels"):
+        assert core[key] == service[key]
+    # Decoding is part of what the service does per message, so it is faster than all of it.
+    assert service["decode_only_per_s"] > service["messages_per_s"]
+    decode, prebuilt = service["decode_only_per_s"], core["messages_per_s"]
+    assert service["ceiling_ratio"] < min(decode, prebuilt) / calibration
+    # 1 µs to decode and 1 µs to execute: 500,000 messages a second, half of 1,000,000.
+    assert ceiling_ratio({"messages_per_s": 10**6}, {"decode_only_per_s": 10**6}, 10**6) == 0.5
