@@ -17,7 +17,7 @@ from typing import Any
 from lib import client_order_ids, idempotency, keys, queue, ratelimit
 from lib.admission import rate_limited, rate_refusal
 from lib.backends import Backends, Doc, reaching
-from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand
+from lib.commands import CancelCommand, ModifyCommand, PlaceCommand, QueuedCommand, checked
 from lib.errors import ErrorCode
 from lib.ids import new_command_id, new_order_id
 from lib.order_requests import (
@@ -107,12 +107,14 @@ def cancel(b: Backends, account: str, order_id: str, idempotency_key: str | None
     if order is None:
         return Outcome.of(ErrorCode.UNKNOWN_ORDER, "order_id")
     now_ms = time.time_ns() // 1_000_000
-    command = CancelCommand(
-        command_id=new_command_id(now_ms),
-        account=account,
-        order_id=order_id,
-        symbol=order["symbol"],
-        received_at=now_ms,
+    command = checked(
+        CancelCommand(
+            command_id=new_command_id(now_ms),
+            account=account,
+            order_id=order_id,
+            symbol=order["symbol"],
+            received_at=now_ms,
+        )
     )
     request_fingerprint = idempotency.fingerprint("cancel", order_id, {})
     return _submit(b, account, command, idempotency_key, request_fingerprint, _alive(order))

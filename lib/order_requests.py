@@ -55,12 +55,21 @@ from typing import Annotated, Any, Literal, TypeGuard, get_args, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lib.commands import Id, ModifyCommand, PlaceCommand, PriceText, Quantity, Symbol
+from lib.commands import (
+    ID_CHARS,
+    ID_MAX,
+    QUANTITY_MAX,
+    SYMBOL_CHARS,
+    SYMBOL_MAX,
+    ModifyCommand,
+    PlaceCommand,
+    checked,
+)
 from lib.config import SymbolSpec
 from lib.errors import KINDS, ErrorCode
 from lib.prices import MAX_PRICE_TEXT, PriceError, from_ticks, to_ticks
 
-MAX_QUANTITY = 1_000_000_000
+MAX_QUANTITY = QUANTITY_MAX
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_CURSOR = 200
@@ -71,8 +80,13 @@ MAX_ECHO = 40  # characters of client input a message or `field` may repeat
 OrderStatus = Literal["pending", "open", "partially_filled", "filled", "cancelled", "rejected"]
 ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)
 
-_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_SYMBOL_RE = re.compile(r"[A-Z0-9.-]{1,16}")
+_ID_RE = re.compile(f"{ID_CHARS}{{1,{ID_MAX}}}")
+_SYMBOL_RE = re.compile(f"{SYMBOL_CHARS}{{1,{SYMBOL_MAX}}}")
+# The queue commands' bounds (lib/commands.py) as pydantic types, for the request models.
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=f"^{ID_CHARS}+$")]
+Symbol = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX, pattern=f"^{SYMBOL_CHARS}+$")]
+PriceText = Annotated[str, Field(min_length=1, max_length=MAX_PRICE_TEXT)]
+Quantity = Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
 # Plain decimal notation; the length is bounded separately by MAX_PRICE_TEXT.
 _PRICE_TEXT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _LIMIT_RE = re.compile(r"[0-9]{1,4}")
@@ -417,35 +431,39 @@ def to_command(
 ) -> PlaceCommand | ModifyCommand:
     """The queue command for a validated request, with the ids the API assigns.
 
-    Raises pydantic.ValidationError only for bad server-side values (ids, time), and
+    Raises InvalidCommandError only for bad server-side values (ids, time), and
     ValueError if a compatibility-route body named another order than `order_id`: both are
     programming errors, never a client's.
     """
     if isinstance(request, PlaceOrder):
-        return PlaceCommand(
+        return checked(
+            PlaceCommand(
+                command_id=command_id,
+                account=account,
+                order_id=order_id,
+                symbol=request.symbol,
+                received_at=received_at,
+                side=request.side,
+                order_type=request.order_type,
+                time_in_force=request.time_in_force,
+                price=request.price,
+                quantity=request.quantity,
+                post_only=request.post_only,
+                client_order_id=request.client_order_id,
+            )
+        )
+    if request.order_id is not None and request.order_id != order_id:
+        raise ValueError("the modify body names another order than order_id")
+    return checked(
+        ModifyCommand(
             command_id=command_id,
             account=account,
             order_id=order_id,
             symbol=request.symbol,
             received_at=received_at,
-            side=request.side,
-            order_type=request.order_type,
-            time_in_force=request.time_in_force,
             price=request.price,
             quantity=request.quantity,
-            post_only=request.post_only,
-            client_order_id=request.client_order_id,
         )
-    if request.order_id is not None and request.order_id != order_id:
-        raise ValueError("the modify body names another order than order_id")
-    return ModifyCommand(
-        command_id=command_id,
-        account=account,
-        order_id=order_id,
-        symbol=request.symbol,
-        received_at=received_at,
-        price=request.price,
-        quantity=request.quantity,
     )
 
 

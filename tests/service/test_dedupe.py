@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import random
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,7 @@ def stream_with_retries(seed: int, commands: int) -> list[QueuedCommand]:
     for command in originals:
         clock += rnd.randint(0, 12)
         jitter = rnd.randint(-30, 30)  # several API instances' clocks
-        stamped.append(command.model_copy(update={"received_at": clock + jitter}))
+        stamped.append(msgspec.structs.replace(command, received_at=clock + jitter))
     stream: list[QueuedCommand] = []
     for i, command in enumerate(stamped):
         stream.append(command)
