@@ -2,7 +2,7 @@
 the default symbol, the bounds of every input, and where to find Socket.IO."""
 
 from api._http import MAX_BODY_BYTES, create_app, endpoint
-from lib import order_requests
+from lib import commands, order_requests
 from lib.config import load_settings
 from lib.outcome import Outcome
 from lib.prices import to_json_number
@@ -27,7 +27,7 @@ def config() -> Outcome:
         default_symbol=settings.default_symbol,
         realtime_url=settings.public_realtime_url,
         limits={
-            "max_quantity": order_requests.MAX_QUANTITY,
+            "max_quantity": commands.MAX_QUANTITY,
             "max_list_limit": order_requests.MAX_LIMIT,
             "max_book_levels": order_requests.MAX_LEVELS,
             "max_body_bytes": MAX_BODY_BYTES,

@@ -179,8 +179,9 @@ def run_service(preload: list[Command], raws: list[str], repeat: int) -> Result:
 
 
 def decode_seconds(raws: list[str]) -> float:
-    """The floor under any parser of these messages: JSON to dicts with orjson (the
-    fastest decoder on PyPI), no validation, no command built."""
+    """The floor under a parser of these messages: JSON to dicts with orjson, no
+    validation, no command built (msgspec decoding into unchecked structs measured the
+    same, 0.61 against 0.62 µs a message)."""
     loads = orjson.loads
     t0 = time.perf_counter()
     for raw in raws:
@@ -261,7 +262,7 @@ def run(
 def ceiling_ratio(core: Result, service: Result, calibration: int) -> float:
     """What a service could reach if parsing cost no more than decoding the JSON and
     validating and converting cost nothing: decode, then the core as prebuilt. Beside the
-    target, it says whether any Python-level parser could meet it on this machine."""
+    target, it says whether a parser that decodes the JSON first could meet it here."""
     per_message = 1 / float(service["decode_only_per_s"]) + 1 / float(core["messages_per_s"])
     return round(1 / per_message / calibration, 3)
 

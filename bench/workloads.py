@@ -47,8 +47,8 @@ from matcher.core import (
 if TYPE_CHECKING:
     from lib.config import SymbolSpec
 
-# lib (pydantic) is imported only where the wire form is made: resting_1m's process stays
-# as small as the core alone.
+# lib (msgspec, pydantic) is imported only where the wire form is made: resting_1m's
+# process stays as small as the core alone.
 SYMBOL = "ACME"
 TICK, MAX_PRICE = Decimal("0.01"), Decimal("1000000")  # lib.config's defaults
 MAX_TICKS = 100_000_000  # MAX_PRICE in ticks

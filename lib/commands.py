@@ -21,21 +21,20 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from lib.config import MAX_SYMBOL, SYMBOL_CHARS
 from lib.prices import MAX_PRICE_TEXT
 
 # The bounds, which the API's request models (lib/order_requests.py) share.
-ID_MAX = 64
+MAX_ID = 64
 ID_CHARS = r"[A-Za-z0-9_.:-]"
-SYMBOL_MAX = 16
-SYMBOL_CHARS = r"[A-Z0-9.-]"
-QUANTITY_MAX = 1_000_000_000
+MAX_QUANTITY = 1_000_000_000
 
-Id = Annotated[str, Meta(min_length=1, max_length=ID_MAX)]  # characters: _IDS below
-Symbol = Annotated[str, Meta(min_length=1, max_length=SYMBOL_MAX)]  # characters: _SYMBOL
+Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]  # characters: _IDS below
+Symbol = Annotated[str, Meta(min_length=1, max_length=MAX_SYMBOL)]  # characters: _SYMBOL
 PriceText = Annotated[str, Meta(min_length=1, max_length=MAX_PRICE_TEXT)]
-Quantity = Annotated[int, Meta(ge=1, le=QUANTITY_MAX)]
+Quantity = Annotated[int, Meta(ge=1, le=MAX_QUANTITY)]
 EpochMs = Annotated[int, Meta(ge=0, le=10**14)]
-ClientOrderId = Annotated[str, Meta(max_length=ID_MAX)]
+ClientOrderId = Annotated[str, Meta(max_length=MAX_ID)]
 
 _IDS = re.compile(ID_CHARS + "+")
 _SYMBOL = re.compile(SYMBOL_CHARS + "+")

@@ -23,7 +23,10 @@ DEFAULT_TICK_SIZE = Decimal("0.01")
 DEFAULT_MAX_PRICE = Decimal("1000000")
 MAX_SHARDS = 1024
 
-_SYMBOL_RE = re.compile(r"[A-Z0-9.-]{1,16}")
+# A symbol (here, in the queue commands and in requests; lib/commands.py, lib/order_requests.py).
+SYMBOL_CHARS = r"[A-Z0-9.-]"
+MAX_SYMBOL = 16
+_SYMBOL_RE = re.compile(f"{SYMBOL_CHARS}{{1,{MAX_SYMBOL}}}")
 # Plain decimal notation only: "1e-2", "1_000" or "NaN" in a config file are typos.
 _DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DB_NAME_RE = re.compile(r'[^/\\. "$\x00]{1,63}')

@@ -55,21 +55,11 @@ from typing import Annotated, Any, Literal, TypeGuard, get_args, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lib.commands import (
-    ID_CHARS,
-    ID_MAX,
-    QUANTITY_MAX,
-    SYMBOL_CHARS,
-    SYMBOL_MAX,
-    ModifyCommand,
-    PlaceCommand,
-    checked,
-)
-from lib.config import SymbolSpec
+from lib.commands import ID_CHARS, MAX_ID, MAX_QUANTITY, ModifyCommand, PlaceCommand, checked
+from lib.config import MAX_SYMBOL, SYMBOL_CHARS, SymbolSpec
 from lib.errors import KINDS, ErrorCode
 from lib.prices import MAX_PRICE_TEXT, PriceError, from_ticks, to_ticks
 
-MAX_QUANTITY = QUANTITY_MAX
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_CURSOR = 200
@@ -80,13 +70,13 @@ MAX_ECHO = 40  # characters of client input a message or `field` may repeat
 OrderStatus = Literal["pending", "open", "partially_filled", "filled", "cancelled", "rejected"]
 ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)
 
-_ID_RE = re.compile(f"{ID_CHARS}{{1,{ID_MAX}}}")
-_SYMBOL_RE = re.compile(f"{SYMBOL_CHARS}{{1,{SYMBOL_MAX}}}")
+_ID_RE = re.compile(f"{ID_CHARS}{{1,{MAX_ID}}}")
+_SYMBOL_RE = re.compile(f"{SYMBOL_CHARS}{{1,{MAX_SYMBOL}}}")
 # The queue commands' bounds (lib/commands.py) as pydantic types, for the request models.
-Id = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=f"^{ID_CHARS}+$")]
-Symbol = Annotated[str, Field(min_length=1, max_length=SYMBOL_MAX, pattern=f"^{SYMBOL_CHARS}+$")]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=f"^{ID_CHARS}+$")]
+Symbol = Annotated[str, Field(min_length=1, max_length=MAX_SYMBOL, pattern=f"^{SYMBOL_CHARS}+$")]
 PriceText = Annotated[str, Field(min_length=1, max_length=MAX_PRICE_TEXT)]
-Quantity = Annotated[int, Field(ge=1, le=QUANTITY_MAX)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 # Plain decimal notation; the length is bounded separately by MAX_PRICE_TEXT.
 _PRICE_TEXT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _LIMIT_RE = re.compile(r"[0-9]{1,4}")

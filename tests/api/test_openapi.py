@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from devstack.dispatcher import Dispatcher, load_rewrites
 from devstack.process import free_port
 from devstack.services import api_dispatcher
-from lib import accounts, order_requests
+from lib import accounts, commands, order_requests
 from lib.config import SymbolSpec
 from lib.errors import KINDS, ErrorCode
 from lib.idempotency import MAX_KEY_LEN
@@ -177,7 +177,7 @@ def test_vocabularies_and_bounds_match_lib() -> None:
     params = RAW["components"]["parameters"]
     assert tuple(schemas["OrderStatus"]["enum"]) == order_requests.ORDER_STATUSES
     assert schemas["CancelReason"]["enum"] == [reason.value for reason in CancelReason]
-    assert schemas["Quantity"]["maximum"] == order_requests.MAX_QUANTITY
+    assert schemas["Quantity"]["maximum"] == commands.MAX_QUANTITY
     assert params["Limit"]["schema"]["maximum"] == order_requests.MAX_LIMIT
     assert params["Limit"]["schema"]["default"] == order_requests.DEFAULT_LIMIT
     assert params["Cursor"]["schema"]["pattern"] == f"^[!-~]{{1,{order_requests.MAX_CURSOR}}}$"
